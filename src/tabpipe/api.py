@@ -1,0 +1,184 @@
+"""The library's front door: run a pipeline, score a file, find a report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from sqlalchemy import desc, select
+
+from tabpipe import metadata as md
+from tabpipe.artifacts import HTML, json_codec
+from tabpipe.config import PipelineSpec, SourceSpec
+from tabpipe.data.ingest import read_source
+from tabpipe.errors import NotFoundError
+from tabpipe.modeling.select import Leaderboard
+from tabpipe.packaging.bundle import Manifest, read_manifest
+from tabpipe.pipeline import Runner
+from tabpipe.registry import CHAMPION, ModelVersion, Registry
+from tabpipe.serving.runtime import Prediction, Runtime, load_predictor
+from tabpipe.stages import TRAINING_STAGES
+from tabpipe.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    name: str
+    version: ModelVersion
+    leaderboard: Leaderboard
+    report: Path
+    resumed: bool
+    cached_stages: list[str]
+
+
+def run(
+    spec: PipelineSpec,
+    workspace: Workspace,
+    *,
+    show_progress: bool = True,
+    console: Console | None = None,
+) -> RunSummary:
+    """Run the whole pipeline for ``spec``; register the bundle and make it champion."""
+    runner = Runner(workspace, TRAINING_STAGES, console=console, show_progress=show_progress)
+    run_id, resumed = runner.start_run(spec)
+    try:
+        started = time.perf_counter()
+        snapshot, frame = workspace.ingest(spec.source, spec.source.stem)
+        runner.record(
+            run_id,
+            "ingest",
+            inputs={"source": spec.source.path},
+            outputs={"snapshot": snapshot.id},
+            duration=time.perf_counter() - started,
+            cached=False,
+        )
+        result = runner.run(
+            spec,
+            seed_ids={"snapshot": snapshot.id},
+            seed_objects={"snapshot": frame},
+            run_id=run_id,
+            resumed=resumed,
+        )
+        manifest: Manifest = read_manifest(workspace.bundle_path(result.ids["bundle"]))
+        registry = Registry(workspace)
+        version = registry.register(
+            spec.model_name,
+            task=manifest.task,
+            target=manifest.target,
+            bundle_id=result.ids["bundle"],
+            run_id=manifest.lineage.run_id,
+            metrics={
+                "metric": manifest.metric,
+                "validation": manifest.validation_score,
+                "test": manifest.test_metrics,
+                "family": manifest.family,
+            },
+        )
+        _promote_if_new(registry, version, run_id)
+        runner.record(
+            run_id,
+            "register",
+            inputs={"bundle": result.ids["bundle"]},
+            outputs={"version": version.version},
+            duration=0.0,
+            cached=False,
+        )
+        board = workspace.artifacts.get(json_codec(Leaderboard), result.ids["leaderboard"])
+        outputs = {**result.ids, "version": version.version}
+        runner.finish(run_id, "done", outputs=outputs)
+    except KeyboardInterrupt:
+        runner.finish(run_id, "interrupted", error="interrupted by the user")
+        raise
+    except Exception as exc:
+        runner.finish(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    report = workspace.artifacts.path(HTML.kind, result.ids["report"]) / "content.html"
+    return RunSummary(
+        run_id=run_id,
+        name=spec.model_name,
+        version=version,
+        leaderboard=board,
+        report=report,
+        resumed=resumed,
+        cached_stages=result.cached,
+    )
+
+
+def _promote_if_new(registry: Registry, version: ModelVersion, run_id: str) -> None:
+    try:
+        current = registry.resolve(version.name, CHAMPION).version
+    except NotFoundError:
+        current = None
+    if current != version.version:
+        registry.set_alias(
+            version.name,
+            CHAMPION,
+            version.version,
+            actor="tabpipe run",
+            reason=f"trained by run {run_id}",
+        )
+
+
+def score(frame: pd.DataFrame, bundle: Path, runtime: Runtime = "onnx") -> pd.DataFrame:
+    """Input columns, then ``prediction``, then ``proba_<class>`` per class for classifiers."""
+    predictor = load_predictor(bundle, runtime)
+    signature = predictor.manifest.signature
+    feeds = signature.to_feeds({c: frame[c].tolist() for c in signature.names if c in frame})
+    prediction = predictor.predict(feeds)
+    return with_predictions(frame, prediction, predictor.manifest)
+
+
+def with_predictions(
+    frame: pd.DataFrame, prediction: Prediction, manifest: Manifest
+) -> pd.DataFrame:
+    scored = frame.copy()
+    scored["prediction"] = prediction.values
+    if prediction.proba is not None:
+        for i, cls in enumerate(manifest.classes or []):
+            scored[f"proba_{cls}"] = prediction.proba[:, i]
+    return scored
+
+
+def predict_file(
+    workspace: Workspace,
+    name: str,
+    source: Path,
+    output: Path,
+    *,
+    alias: str = CHAMPION,
+    runtime: Runtime = "onnx",
+) -> pd.DataFrame:
+    """Batch scoring of a CSV or Parquet file with the model an alias points to."""
+    version = Registry(workspace).resolve(name, alias)
+    frame = read_source(SourceSpec(path=str(source)))
+    scored = score(frame, version.path, runtime)
+    tmp = output.with_name(f".{output.name}.tmp")
+    if output.suffix.lower() in {".parquet", ".pq"}:
+        scored.to_parquet(tmp, index=False)
+    else:
+        scored.to_csv(tmp, index=False)
+    tmp.replace(output)
+    return scored
+
+
+def report_path(workspace: Workspace, name: str) -> Path:
+    """The run report of the run that produced the champion (else the latest done run)."""
+    registry = Registry(workspace)
+    version = registry.resolve(name, CHAMPION)
+    row = workspace.meta.one(select(md.runs).where(md.runs.c.id == version.run_id))
+    if row is None or not row.get("outputs"):
+        row = workspace.meta.one(
+            select(md.runs)
+            .where(md.runs.c.model_name == name, md.runs.c.status == "done")
+            .order_by(desc(md.runs.c.finished_at))
+            .limit(1)
+        )
+    if row is None or not row.get("outputs"):
+        raise NotFoundError(f"model {name!r} has no finished run with a report")
+    outputs: dict[str, Any] = row["outputs"]
+    return workspace.artifacts.path(HTML.kind, outputs["report"]) / "content.html"

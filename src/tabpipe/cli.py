@@ -1,0 +1,247 @@
+"""The ``tabpipe`` command line: each command is a thin call into the library."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tabpipe.errors import TabpipeError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="tabpipe: raw tabular data to a served, monitored model.",
+)
+models_app = typer.Typer(no_args_is_help=True, help="Registered models.")
+app.add_typer(models_app, name="models")
+
+out = Console()
+err = Console(stderr=True)
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        envvar="TABPIPE_WORKSPACE",
+        help="Workspace folder (default ./tabpipe-workspace).",
+    ),
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db-url",
+        envvar="TABPIPE_DB_URL",
+        help="Metadata store URL (default SQLite inside the workspace).",
+    ),
+]
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn tabpipe errors into a readable message and exit code 1."""
+    try:
+        yield
+    except TabpipeError as exc:
+        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _workspace(path: Path | None, db_url: str | None) -> Any:
+    from tabpipe.workspace import Workspace
+
+    return Workspace(path, db_url)
+
+
+@app.command()
+def run(
+    source: Annotated[str, typer.Argument(help="A CSV/Parquet file, or a pipeline spec (.yaml).")],
+    target: Annotated[
+        str | None, typer.Option(help="Target column (required with a data file).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Model name (default: the file's stem).")] = None,
+    task: Annotated[
+        str | None, typer.Option(help="binary, multiclass, regression or auto.")
+    ] = None,
+    metric: Annotated[str | None, typer.Option(help="Selection metric (default per task).")] = None,
+    time_budget: Annotated[
+        float | None, typer.Option(help="Seconds for the training search.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    workspace: WorkspaceOpt = None,
+    db_url: DbOpt = None,
+) -> None:
+    """Run the whole pipeline: ingest, clean, profile, train, evaluate, package, register."""
+    from tabpipe import api
+    from tabpipe.config import build_spec, load_spec
+
+    with _errors():
+        overrides = {
+            k: v
+            for k, v in {
+                "target": target,
+                "name": name,
+                "task": task,
+                "metric": metric,
+                "time_budget": time_budget,
+                "seed": seed,
+            }.items()
+            if v is not None
+        }
+        if source.endswith((".yaml", ".yml")):
+            spec = load_spec(source)
+            if overrides:
+                spec = build_spec({**spec.model_dump(), **overrides}, origin=source)
+        else:
+            if target is None:
+                raise TabpipeError("--target is required when SOURCE is a data file")
+            spec = build_spec(
+                {"source": {"path": str(Path(source).resolve())}, **overrides},
+                origin="command line",
+            )
+        with _workspace(workspace, db_url) as ws:
+            summary = api.run(spec, ws, show_progress=not quiet, console=err)
+        _print_leaderboard(summary)
+        out.print(
+            f"model [bold]{summary.name}[/] version {summary.version.version} is champion "
+            f"(run {summary.run_id}{', resumed' if summary.resumed else ''})"
+        )
+        out.print(f"report: {summary.report}", highlight=False, soft_wrap=True)
+
+
+def _print_leaderboard(summary: Any) -> None:
+    board = summary.leaderboard
+    table = Table(title=f"leaderboard ({board.metric}, validation)")
+    table.add_column("rank")
+    table.add_column("model")
+    table.add_column("validation", justify="right")
+    table.add_column("test", justify="right")
+    table.add_column("fit s", justify="right")
+    for i, row in enumerate(board.rows, start=1):
+        table.add_row(
+            str(i),
+            row.name,
+            f"{row.cv_score:.4f}",
+            f"{row.test.get(board.metric, float('nan')):.4f}",
+            f"{row.fit_seconds:.1f}",
+        )
+    out.print(table)
+
+
+@models_app.command("list")
+def models_list(workspace: WorkspaceOpt = None, db_url: DbOpt = None) -> None:
+    """A header line, then one model per line, name first."""
+    from tabpipe.registry import Registry
+
+    with _errors(), _workspace(workspace, db_url) as ws:
+        rows = Registry(ws).models()
+        print(f"{'name':<24} {'task':<11} {'target':<16} {'versions':>8} {'champion':>8}  metric")
+        for row in rows:
+            latest = row["latest"]
+            metric = ""
+            if latest is not None:
+                metric = f"{latest.metrics.get('metric')}={latest.metrics.get('validation', 0):.4f}"
+            champion = row["champion"] if row["champion"] is not None else "-"
+            print(
+                f"{row['name']:<24} {row['task']:<11} {row['target']:<16} "
+                f"{row['versions']:>8} {champion!s:>8}  {metric}"
+            )
+
+
+@app.command()
+def predict(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet file of rows to score.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the scored file.")],
+    alias: Annotated[str, typer.Option(help="Alias or version number.")] = "champion",
+    runtime: Annotated[str, typer.Option(help="onnx or native.")] = "onnx",
+    workspace: WorkspaceOpt = None,
+    db_url: DbOpt = None,
+) -> None:
+    """Batch scoring: input columns, then prediction, then proba_<class> per class."""
+    from tabpipe import api
+
+    with _errors(), _workspace(workspace, db_url) as ws:
+        if runtime not in {"onnx", "native"}:
+            raise TabpipeError(f"unknown runtime {runtime!r}; valid: onnx, native")
+        scored = api.predict_file(
+            ws, name, data, output, alias=alias, runtime="native" if runtime == "native" else "onnx"
+        )
+        err.print(f"scored {len(scored)} rows into {output}")
+
+
+@app.command()
+def serve(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[
+        str, typer.Option(help="Interface to bind (loopback by default).")
+    ] = "127.0.0.1",
+    workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+    alias: Annotated[str, typer.Option(help="Alias or version number to serve.")] = "champion",
+    runtime: Annotated[str, typer.Option(help="onnx or native.")] = "onnx",
+    workspace: WorkspaceOpt = None,
+    db_url: DbOpt = None,
+) -> None:
+    """Serve the model over REST (Open Inference Protocol v2 and MLflow /invocations)."""
+    import uvicorn
+
+    from tabpipe.serving.app import SETTINGS_ENV, ServeSettings, create_app
+    from tabpipe.workspace import Workspace
+
+    with _errors():
+        with Workspace(workspace, db_url) as ws:
+            from tabpipe.registry import Registry
+
+            Registry(ws).resolve(name, alias)
+            root = ws.root
+        settings = ServeSettings(
+            workspace=root,
+            model=name,
+            alias=alias,
+            db_url=db_url,
+            runtime="native" if runtime == "native" else "onnx",
+        )
+        err.print(f"serving {name}@{alias} on http://{host}:{port}")
+        if workers > 1:
+            os.environ[SETTINGS_ENV] = settings.model_dump_json()
+            uvicorn.run(
+                "tabpipe.serving.app:app_from_env",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="warning",
+            )
+        else:
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    workspace: WorkspaceOpt = None,
+    db_url: DbOpt = None,
+) -> None:
+    """Print the path of the champion's run report (HTML)."""
+    from tabpipe import api
+
+    with _errors(), _workspace(workspace, db_url) as ws:
+        print(api.report_path(ws, name))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

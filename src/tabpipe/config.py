@@ -1,0 +1,166 @@
+"""The pipeline spec: the only place where raw dicts (YAML, CLI flags) become objects.
+
+Unknown keys and bad values fail at load time with a :class:`ConfigError` that
+names the key and lists the valid choices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tabpipe.errors import ConfigError
+
+Task = Literal["binary", "multiclass", "regression"]
+TaskOrAuto = Literal["auto", "binary", "multiclass", "regression"]
+Family = Literal["linear", "random_forest", "lightgbm"]
+
+TASKS: tuple[str, ...] = get_args(TaskOrAuto)
+FAMILIES: tuple[Family, ...] = get_args(Family)
+
+#: Metrics per task; the first one is the default.
+METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("roc_auc", "log_loss", "accuracy", "balanced_accuracy", "f1", "precision", "recall"),
+    "multiclass": ("log_loss", "accuracy", "balanced_accuracy", "f1_macro", "roc_auc_ovr"),
+    "regression": ("rmse", "mae", "r2"),
+}
+ALL_METRICS: tuple[str, ...] = tuple(dict.fromkeys(m for ms in METRICS.values() for m in ms))
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSpec(_Spec):
+    """Where the training data lives."""
+
+    path: str = Field(description="A CSV or Parquet file (local path).")
+    format: Literal["auto", "csv", "parquet"] = "auto"
+
+    @property
+    def stem(self) -> str:
+        return Path(self.path).name.split(".")[0]
+
+
+class SplitSpec(_Spec):
+    """How the data is split: a held-out test share, then k folds for validation."""
+
+    test_size: float = Field(0.2, gt=0.0, lt=0.5)
+    folds: int = Field(5, ge=2, le=20)
+    stratify: bool = True
+
+
+class PipelineSpec(_Spec):
+    """Everything a run needs to know. Loaded from YAML or built from CLI flags."""
+
+    name: str | None = Field(None, description="Model name; defaults to the data file's stem.")
+    source: SourceSpec
+    target: str
+    task: TaskOrAuto = "auto"
+    split: SplitSpec = SplitSpec()
+    time_budget: float = Field(60.0, gt=0, description="Seconds for the whole training search.")
+    metric: str | None = None
+    seed: int = 0
+    models: tuple[Family, ...] = FAMILIES
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str | None) -> str | None:
+        if value is not None and not value.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"model name {value!r} may hold only letters, digits, '-' and '_'")
+        return value
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str | None) -> str | None:
+        if value is not None and value not in ALL_METRICS:
+            raise ValueError(f"unknown metric {value!r}; valid metrics: {', '.join(ALL_METRICS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _metric_fits_task(self) -> PipelineSpec:
+        if self.metric and self.task != "auto" and self.metric not in METRICS[self.task]:
+            raise ValueError(
+                f"metric {self.metric!r} does not apply to task {self.task!r}; "
+                f"valid metrics for it: {', '.join(METRICS[self.task])}"
+            )
+        if not self.models:
+            raise ValueError(f"models must name at least one of: {', '.join(FAMILIES)}")
+        return self
+
+    @property
+    def model_name(self) -> str:
+        return self.name or _safe_name(self.source.stem)
+
+    def fingerprint(self) -> str:
+        """A stable hash of the spec, used to find an interrupted run to resume."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def _safe_name(stem: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in stem)
+    return cleaned or "model"
+
+
+def load_spec(path: str | Path) -> PipelineSpec:
+    """Load a pipeline spec from a YAML file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such file") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
+    source = raw.get("source")
+    if isinstance(source, str):
+        raw["source"] = {"path": source}
+    if isinstance(raw.get("source"), dict):
+        src_path = Path(str(raw["source"].get("path", "")))
+        if src_path.parts and not src_path.is_absolute() and "://" not in str(src_path):
+            raw["source"]["path"] = str((path.parent / src_path).resolve())
+    return build_spec(raw, origin=str(path))
+
+
+def build_spec(raw: dict[str, Any], *, origin: str = "spec") -> PipelineSpec:
+    """Validate a dict (from YAML or CLI flags) into a :class:`PipelineSpec`."""
+    try:
+        return PipelineSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, PipelineSpec, origin)) from exc
+
+
+def describe_validation_error(exc: ValidationError, model: type[BaseModel], origin: str) -> str:
+    """Turn pydantic's error list into one message that names keys and valid choices."""
+    lines = [f"{origin}: invalid pipeline spec"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            parent = _model_at(model, err["loc"][:-1])
+            valid = ", ".join(parent.model_fields) if parent else "see the docs"
+            lines.append(f"  - unknown key {loc!r}; valid keys here: {valid}")
+        elif err["type"] == "missing":
+            lines.append(f"  - missing required key {loc!r}")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"  - {loc}: {msg} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    current: type[BaseModel] = model
+    for part in loc:
+        field = current.model_fields.get(str(part))
+        if field is None or not isinstance(field.annotation, type):
+            return None
+        if not issubclass(field.annotation, BaseModel):
+            return None
+        current = field.annotation
+    return current

@@ -1,0 +1,208 @@
+"""The metadata store: runs, stage executions, snapshots, models, versions, aliases.
+
+SQLAlchemy Core over SQLite (WAL mode) by default; any SQLAlchemy URL such as
+``postgresql+psycopg://...`` works with the same code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from tabpipe.errors import StoreError
+
+metadata = MetaData()
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("columns", Integer, nullable=False),
+    Column("schema", JSON, nullable=False),
+    Column("source", JSON, nullable=False),
+    Column("parent_id", String(64), nullable=True),
+    Column("path", Text, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("model_name", String(200), nullable=False, index=True),
+    Column("spec", JSON, nullable=False),
+    Column("spec_hash", String(64), nullable=False, index=True),
+    Column("status", String(20), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("outputs", JSON, nullable=True),
+)
+
+stage_runs = Table(
+    "stage_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False, index=True),
+    Column("stage", String(64), nullable=False),
+    Column("cache_key", String(64), nullable=False, index=True),
+    Column("status", String(20), nullable=False),
+    Column("cached", Integer, nullable=False, default=0),
+    Column("inputs", JSON, nullable=False),
+    Column("outputs", JSON, nullable=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("duration_s", Float, nullable=True),
+    Column("error", Text, nullable=True),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("task", String(20), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("bundle_id", String(64), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("metrics", JSON, nullable=False),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+alias_events = Table(
+    "alias_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, index=True),
+    Column("alias", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("previous", Integer, nullable=True),
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _json_serializer(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
+class MetadataStore:
+    """Thin typed access to the metadata tables."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = create_engine(
+                url, json_serializer=_json_serializer, pool_pre_ping=True
+            )
+            if self.engine.dialect.name == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the metadata store at {_redact(url)}: {exc}") from exc
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A transaction: committed on success, rolled back on error."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"metadata store {_redact(self.url)}: {exc}") from exc
+
+    def one(self, query: Any) -> dict[str, Any] | None:
+        with self.begin() as conn:
+            row = conn.execute(query).mappings().first()
+        return dict(row) if row else None
+
+    def all(self, query: Any) -> list[dict[str, Any]]:
+        with self.begin() as conn:
+            return [dict(r) for r in conn.execute(query).mappings().all()]
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a database URL before it goes into a message."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+__all__ = [
+    "MetadataStore",
+    "alias_events",
+    "aliases",
+    "artifacts",
+    "model_versions",
+    "models",
+    "runs",
+    "select",
+    "snapshots",
+    "stage_runs",
+    "utcnow",
+]

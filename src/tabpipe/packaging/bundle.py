@@ -1,0 +1,117 @@
+"""The bundle: a versioned folder that carries a model out of training.
+
+Layout::
+
+    manifest.json      format version, task, target, signature, metrics, lineage, checksums
+    model.onnx         the whole pipeline as one ONNX graph (serving default)
+    pipeline.skops     the native scikit-learn pipeline, safe to load (no pickle)
+
+A bundle whose files do not match the manifest's SHA-256 checksums is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ValidationError
+
+from tabpipe.errors import BundleError
+from tabpipe.packaging.signature import Signature
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class Lineage(BaseModel):
+    snapshot_id: str
+    run_id: str
+    spec_hash: str
+
+
+class Parity(BaseModel):
+    rows: int
+    max_difference: float
+    tolerance: float
+
+
+class Manifest(BaseModel):
+    format_version: int
+    name: str
+    task: Literal["binary", "multiclass", "regression"]
+    target: str
+    classes: list[str | int | float | bool] | None
+    signature: Signature
+    outputs: list[str]
+    family: str
+    metric: str
+    validation_score: float
+    test_metrics: dict[str, float]
+    lineage: Lineage
+    seed: int
+    parity: Parity
+    library_versions: dict[str, str]
+    created_at: datetime
+    files: dict[str, str]
+
+
+@dataclass
+class BundleContent:
+    """A bundle in memory: the manifest (without checksums yet) and its files' bytes."""
+
+    manifest: Manifest
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write(content: BundleContent, folder: Path) -> None:
+    """Write files and a manifest carrying their checksums into ``folder``."""
+    for name, data in content.files.items():
+        (folder / name).write_bytes(data)
+    manifest = content.manifest.model_copy(
+        update={"files": {name: sha256(data) for name, data in sorted(content.files.items())}}
+    )
+    (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+
+
+def read_manifest(folder: Path, *, verify: bool = True) -> Manifest:
+    """Read and validate a bundle's manifest; check every file's checksum."""
+    path = folder / MANIFEST
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise BundleError(f"{folder}: not a bundle (no {MANIFEST})") from exc
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{path}: not valid JSON: {exc}") from exc
+    version = raw.get("format_version") if isinstance(raw, dict) else None
+    if version != FORMAT_VERSION:
+        raise BundleError(
+            f"{path}: bundle format version {version!r} is not supported; "
+            f"this tabpipe reads version {FORMAT_VERSION}"
+        )
+    try:
+        manifest = Manifest.model_validate(raw)
+    except ValidationError as exc:
+        raise BundleError(f"{path}: invalid manifest: {exc}") from exc
+    if verify:
+        verify_files(folder, manifest)
+    return manifest
+
+
+def verify_files(folder: Path, manifest: Manifest) -> None:
+    for name, expected in manifest.files.items():
+        target = folder / name
+        if not target.exists():
+            raise BundleError(f"{folder}: file {name!r} listed in the manifest is missing")
+        if sha256(target.read_bytes()) != expected:
+            raise BundleError(
+                f"{folder}: checksum of {name!r} does not match the manifest; "
+                "the bundle was modified or corrupted and will not be loaded"
+            )

@@ -1,0 +1,165 @@
+"""Model versions and aliases (``champion``, ``challenger``), with a history of every move."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from tabpipe import metadata as md
+from tabpipe.errors import NotFoundError
+from tabpipe.workspace import Workspace
+
+CHAMPION = "champion"
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: int
+    bundle_id: str
+    run_id: str
+    metrics: dict[str, Any]
+    path: Path
+
+
+class Registry:
+    def __init__(self, workspace: Workspace) -> None:
+        self.ws = workspace
+
+    def register(
+        self,
+        name: str,
+        *,
+        task: str,
+        target: str,
+        bundle_id: str,
+        run_id: str,
+        metrics: dict[str, Any],
+    ) -> ModelVersion:
+        """Add a version for ``bundle_id`` (or return the one that holds it already)."""
+        v = md.model_versions
+        with self.ws.meta.begin() as conn:
+            if conn.execute(select(md.models).where(md.models.c.name == name)).first() is None:
+                conn.execute(
+                    insert(md.models).values(
+                        name=name, task=task, target=target, created_at=md.utcnow()
+                    )
+                )
+            existing = (
+                conn.execute(select(v).where(v.c.name == name, v.c.bundle_id == bundle_id))
+                .mappings()
+                .first()
+            )
+            if existing is not None:
+                return self._version(dict(existing))
+            latest = conn.execute(select(func.max(v.c.version)).where(v.c.name == name)).scalar()
+            version = int(latest or 0) + 1
+            conn.execute(
+                insert(v).values(
+                    name=name,
+                    version=version,
+                    bundle_id=bundle_id,
+                    run_id=run_id,
+                    created_at=md.utcnow(),
+                    metrics=metrics,
+                )
+            )
+        return self.get(name, version)
+
+    def set_alias(self, name: str, alias: str, version: int, *, actor: str, reason: str) -> None:
+        """Point ``alias`` at ``version`` and record who moved it and why, in one transaction."""
+        self.get(name, version)
+        a = md.aliases
+        with self.ws.meta.begin() as conn:
+            current = conn.execute(
+                select(a.c.version).where(a.c.name == name, a.c.alias == alias).with_for_update()
+            ).scalar()
+            if current is None:
+                conn.execute(
+                    insert(a).values(
+                        name=name, alias=alias, version=version, updated_at=md.utcnow()
+                    )
+                )
+            else:
+                conn.execute(
+                    update(a)
+                    .where(a.c.name == name, a.c.alias == alias)
+                    .values(version=version, updated_at=md.utcnow())
+                )
+            conn.execute(
+                insert(md.alias_events).values(
+                    name=name,
+                    alias=alias,
+                    version=version,
+                    previous=current,
+                    actor=actor,
+                    reason=reason,
+                    at=md.utcnow(),
+                )
+            )
+
+    def get(self, name: str, version: int) -> ModelVersion:
+        v = md.model_versions
+        row = self.ws.meta.one(select(v).where(v.c.name == name, v.c.version == version))
+        if row is None:
+            raise NotFoundError(f"model {name!r} has no version {version}")
+        return self._version(row)
+
+    def resolve(self, name: str, alias: str = CHAMPION) -> ModelVersion:
+        """The version an alias points to; a plain number is taken as a version."""
+        if alias.isdigit():
+            return self.get(name, int(alias))
+        a = md.aliases
+        row = self.ws.meta.one(select(a).where(a.c.name == name, a.c.alias == alias))
+        if row is None:
+            known = [m["name"] for m in self.models()]
+            if name not in known:
+                raise NotFoundError(
+                    f"no model named {name!r}; known models: {', '.join(known) or 'none yet'} "
+                    "(train one with `tabpipe run`)"
+                )
+            raise NotFoundError(f"model {name!r} has no alias {alias!r}")
+        return self.get(name, int(row["version"]))
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every model with its latest version and champion."""
+        rows = self.ws.meta.all(select(md.models).order_by(md.models.c.name))
+        out = []
+        for row in rows:
+            versions = self.versions(row["name"])
+            champion = self.ws.meta.one(
+                select(md.aliases.c.version).where(
+                    md.aliases.c.name == row["name"], md.aliases.c.alias == CHAMPION
+                )
+            )
+            out.append(
+                {
+                    **row,
+                    "versions": len(versions),
+                    "champion": champion["version"] if champion else None,
+                    "latest": versions[-1] if versions else None,
+                }
+            )
+        return out
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        v = md.model_versions
+        rows = self.ws.meta.all(select(v).where(v.c.name == name).order_by(v.c.version))
+        return [self._version(r) for r in rows]
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        e = md.alias_events
+        return self.ws.meta.all(select(e).where(e.c.name == name).order_by(e.c.id))
+
+    def _version(self, row: dict[str, Any]) -> ModelVersion:
+        return ModelVersion(
+            name=row["name"],
+            version=int(row["version"]),
+            bundle_id=row["bundle_id"],
+            run_id=row["run_id"],
+            metrics=dict(row["metrics"] or {}),
+            path=self.ws.bundle_path(row["bundle_id"]),
+        )

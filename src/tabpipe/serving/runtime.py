@@ -1,0 +1,87 @@
+"""Predictors: the ONNX runtime (default, no scikit-learn needed) and the native pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from tabpipe.packaging.bundle import Manifest, read_manifest
+
+Runtime = Literal["onnx", "native"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Model output for a batch: predictions, plus class probabilities for classifiers."""
+
+    values: list[Any]
+    proba: np.ndarray | None
+
+
+class Predictor(Protocol):
+    manifest: Manifest
+
+    def predict(self, feeds: dict[str, np.ndarray]) -> Prediction: ...
+
+
+def _finish(manifest: Manifest, output: np.ndarray) -> Prediction:
+    if manifest.task == "regression":
+        return Prediction(values=output.reshape(-1).astype(float).tolist(), proba=None)
+    proba = output.astype(np.float64)
+    classes = manifest.classes or []
+    return Prediction(values=[classes[i] for i in proba.argmax(axis=1)], proba=proba)
+
+
+class OnnxPredictor:
+    """Runs ``model.onnx`` with onnxruntime on numpy feeds."""
+
+    def __init__(self, folder: Path, manifest: Manifest) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self.manifest = manifest
+        self._session = ort.InferenceSession(
+            str(folder / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        names = [o.name for o in self._session.get_outputs()]
+        self._output = "variable" if manifest.task == "regression" else "probabilities"
+        if self._output not in names:
+            self._output = names[-1]
+
+    def predict(self, feeds: dict[str, np.ndarray]) -> Prediction:
+        (output,) = self._session.run([self._output], feeds)
+        return _finish(self.manifest, np.asarray(output))
+
+
+class NativePredictor:
+    """Runs the skops-loaded scikit-learn pipeline."""
+
+    def __init__(self, folder: Path, manifest: Manifest) -> None:
+        import pandas as pd
+
+        from tabpipe.packaging import persist
+
+        self.manifest = manifest
+        self._pipeline = persist.load(folder / "pipeline.skops")
+        self._frame = pd.DataFrame
+
+    def predict(self, feeds: dict[str, np.ndarray]) -> Prediction:
+        frame = self._frame({name: values.reshape(-1) for name, values in feeds.items()})
+        if self.manifest.task == "regression":
+            output = np.asarray(self._pipeline.predict(frame), dtype=np.float64)
+        else:
+            output = np.asarray(self._pipeline.predict_proba(frame), dtype=np.float64)
+        return _finish(self.manifest, output)
+
+
+def load_predictor(folder: Path, runtime: Runtime = "onnx") -> Predictor:
+    """Load a bundle (checksums verified) into a predictor."""
+    manifest = read_manifest(folder)
+    if runtime == "native":
+        return NativePredictor(folder, manifest)
+    return OnnxPredictor(folder, manifest)
