@@ -1,64 +1,19 @@
-"""The ``tabpipe`` command line: each command is a thin call into the library."""
+"""The core commands: run, predict, serve, report, models."""
 
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from tabpipe.cli._common import DbOpt, WorkspaceOpt, err, errors, open_workspace, out
 from tabpipe.errors import TabpipeError
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="tabpipe: raw tabular data to a served, monitored model.",
-)
+app = typer.Typer()
 models_app = typer.Typer(no_args_is_help=True, help="Registered models.")
-app.add_typer(models_app, name="models")
-
-out = Console()
-err = Console(stderr=True)
-
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--workspace",
-        "-w",
-        envvar="TABPIPE_WORKSPACE",
-        help="Workspace folder (default ./tabpipe-workspace).",
-    ),
-]
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db-url",
-        envvar="TABPIPE_DB_URL",
-        help="Metadata store URL (default SQLite inside the workspace).",
-    ),
-]
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Turn tabpipe errors into a readable message and exit code 1."""
-    try:
-        yield
-    except TabpipeError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
-        raise typer.Exit(1) from None
-
-
-def _workspace(path: Path | None, db_url: str | None) -> Any:
-    from tabpipe.workspace import Workspace
-
-    return Workspace(path, db_url)
 
 
 @app.command()
@@ -84,7 +39,7 @@ def run(
     from tabpipe import api
     from tabpipe.config import build_spec, load_spec
 
-    with _errors():
+    with errors():
         overrides = {
             k: v
             for k, v in {
@@ -108,7 +63,7 @@ def run(
                 {"source": {"path": str(Path(source).resolve())}, **overrides},
                 origin="command line",
             )
-        with _workspace(workspace, db_url) as ws:
+        with open_workspace(workspace, db_url) as ws:
             summary = api.run(spec, ws, show_progress=not quiet, console=err)
         _print_leaderboard(summary)
         out.print(
@@ -142,7 +97,7 @@ def models_list(workspace: WorkspaceOpt = None, db_url: DbOpt = None) -> None:
     """A header line, then one model per line, name first."""
     from tabpipe.registry import Registry
 
-    with _errors(), _workspace(workspace, db_url) as ws:
+    with errors(), open_workspace(workspace, db_url) as ws:
         rows = Registry(ws).models()
         print(f"{'name':<24} {'task':<11} {'target':<16} {'versions':>8} {'champion':>8}  metric")
         for row in rows:
@@ -170,7 +125,7 @@ def predict(
     """Batch scoring: input columns, then prediction, then proba_<class> per class."""
     from tabpipe import api
 
-    with _errors(), _workspace(workspace, db_url) as ws:
+    with errors(), open_workspace(workspace, db_url) as ws:
         if runtime not in {"onnx", "native"}:
             raise TabpipeError(f"unknown runtime {runtime!r}; valid: onnx, native")
         scored = api.predict_file(
@@ -198,7 +153,7 @@ def serve(
     from tabpipe.serving.app import SETTINGS_ENV, ServeSettings, create_app
     from tabpipe.workspace import Workspace
 
-    with _errors():
+    with errors():
         with Workspace(workspace, db_url) as ws:
             from tabpipe.registry import Registry
 
@@ -235,13 +190,5 @@ def report(
     """Print the path of the champion's run report (HTML)."""
     from tabpipe import api
 
-    with _errors(), _workspace(workspace, db_url) as ws:
+    with errors(), open_workspace(workspace, db_url) as ws:
         print(api.report_path(ws, name))
-
-
-def main() -> None:
-    try:
-        app()
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
