@@ -118,7 +118,9 @@ def _onnx_output(model: bytes, feeds: dict[str, np.ndarray], classifier: bool) -
 
     session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     output = "probabilities" if classifier else "variable"
-    (result,) = session.run([output], feeds)
+    columns = list(feeds)
+    renamed = {i.name: feeds[c] for i, c in zip(session.get_inputs(), columns, strict=True)}
+    (result,) = session.run([output], renamed)
     return np.asarray(result, dtype=np.float64)
 
 

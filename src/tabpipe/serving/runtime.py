@@ -48,13 +48,20 @@ class OnnxPredictor:
         self._session = ort.InferenceSession(
             str(folder / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
         )
+        # ONNX renames some inputs (e.g. a leading digit gets '_'); inputs keep the column order.
+        self._inputs = [
+            (i.name, c.name)
+            for i, c in zip(self._session.get_inputs(), manifest.signature.columns, strict=True)
+        ]
         names = [o.name for o in self._session.get_outputs()]
         self._output = "variable" if manifest.task == "regression" else "probabilities"
         if self._output not in names:
             self._output = names[-1]
 
     def predict(self, feeds: dict[str, np.ndarray]) -> Prediction:
-        (output,) = self._session.run([self._output], feeds)
+        (output,) = self._session.run(
+            [self._output], {onnx_name: feeds[name] for onnx_name, name in self._inputs}
+        )
         return _finish(self.manifest, np.asarray(output))
 
 

@@ -1,0 +1,46 @@
+"""Helpers shared by the tests (importable as `support` thanks to pytest's pythonpath)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from tabpipe import api
+from tabpipe.config import build_spec
+from tabpipe.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+EXAMPLES = ROOT / "examples"
+
+PG_URL = os.environ.get("TABPIPE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require_service(name: str, check: bool, detail: str) -> None:
+    """Skip with a reason when a service is down, except under CI, where it fails."""
+    if check:
+        return
+    message = f"{name} is not reachable ({detail})"
+    if in_ci():
+        pytest.fail(f"{message}; CI must provide it")
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def train(workspace: Path, data: Path, target: str, **spec: object) -> api.RunSummary:
+    """A real pipeline run into ``workspace`` with a small time budget."""
+    raw = {"source": {"path": str(data)}, "target": target, "time_budget": 10, **spec}
+    with Workspace(workspace) as ws:
+        return api.run(build_spec(raw), ws, show_progress=False)
