@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tabpipe import api
@@ -15,6 +19,8 @@ from tabpipe.workspace import Workspace
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 EXAMPLES = ROOT / "examples"
+
+ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 
 PG_URL = os.environ.get("TABPIPE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -44,3 +50,28 @@ def train(workspace: Path, data: Path, target: str, **spec: object) -> api.RunSu
     raw = {"source": {"path": str(data)}, "target": target, "time_budget": 10, **spec}
     with Workspace(workspace) as ws:
         return api.run(build_spec(raw), ws, show_progress=False)
+
+
+def start(args: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "tabpipe"), *args, "--port", str(port)]
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"{args[0]} exited"
+        try:
+            httpx.get(url + "/", timeout=1)
+            return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise AssertionError(f"{args[0]} did not start")
+
+
+def screenshot(pg: object, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    pg.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    return path
