@@ -19,6 +19,7 @@ from tabpipe.packaging.bundle import Manifest
 from tabpipe.serving import protocols
 from tabpipe.serving.errors import NotReadyError, UnsupportedMediaTypeError, handle_tabpipe_error
 from tabpipe.serving.runtime import Predictor, Runtime, load_predictor
+from tabpipe.ui.predict_page import predict_router
 
 
 class ServeSettings(BaseModel):
@@ -85,6 +86,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app = FastAPI(title=f"tabpipe: {settings.model}", lifespan=lifespan)
     app.state.holder = holder
     app.add_exception_handler(TabpipeError, handle_tabpipe_error)
+    app.include_router(predict_router(holder.get))  # the prediction page at /
 
     async def read_json(request: Request) -> Any:
         body = await _body(request, settings.max_body_bytes)
