@@ -13,13 +13,23 @@ from tabpipe.errors import PackagingError
 from tabpipe.features.frame import FeaturePlan
 from tabpipe.modeling.select import Leaderboard
 from tabpipe.packaging import onnx, persist
-from tabpipe.packaging.bundle import FORMAT_VERSION, BundleContent, Lineage, Manifest, Parity
+from tabpipe.packaging.bundle import (
+    FORMAT_VERSION,
+    BundleContent,
+    Lineage,
+    Manifest,
+    Parity,
+    output_schema,
+)
+from tabpipe.serving.explain import supports_contributions
 from tabpipe.packaging.signature import ColumnSpec, Signature
 
 PARITY_TOLERANCE = 1e-4
 _LIBRARIES = (
     "scikit-learn",
     "lightgbm",
+    "xgboost",
+    "catboost",
     "onnx",
     "onnxruntime",
     "skl2onnx",
@@ -87,6 +97,8 @@ def package(
         classes=report.classes,
         signature=signature,
         outputs=output_names(report),
+        output_schema=output_schema(report.task, report.classes),
+        contributions=supports_contributions(pipeline),
         family=best.name,
         metric=leaderboard.metric,
         validation_score=best.cv_score,

@@ -2,11 +2,19 @@
 
 Layout::
 
-    manifest.json      format version, task, target, signature, metrics, lineage, checksums
+    manifest.json      format version, task, target, signature, outputs, metrics, lineage,
+                       library versions, seed, checksums
     model.onnx         the whole pipeline as one ONNX graph (serving default)
     pipeline.skops     the native scikit-learn pipeline, safe to load (no pickle)
 
 A bundle whose files do not match the manifest's SHA-256 checksums is refused.
+
+Format history (every version stays readable):
+
+- 1: the walking skeleton's manifest.
+- 2: adds the output schema (name, datatype, shape per output), the signature's
+  unseen-category policy, which kinds of explanation the native model supports,
+  and the manifest's own format note. A format-1 manifest is upgraded on read.
 """
 
 from __future__ import annotations
@@ -16,14 +24,15 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from tabpipe.errors import BundleError
 from tabpipe.packaging.signature import Signature
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 
 
@@ -39,6 +48,15 @@ class Parity(BaseModel):
     tolerance: float
 
 
+class OutputSpec(BaseModel):
+    """One model output: ``prediction`` and, for classifiers, ``proba_<class>``."""
+
+    name: str
+    datatype: Literal["FP64", "INT64", "BOOL", "BYTES"]
+    shape: list[int] = Field(default_factory=lambda: [-1])
+    description: str = ""
+
+
 class Manifest(BaseModel):
     format_version: int
     name: str
@@ -47,6 +65,8 @@ class Manifest(BaseModel):
     classes: list[str | int | float | bool] | None
     signature: Signature
     outputs: list[str]
+    output_schema: list[OutputSpec]
+    contributions: bool = False
     family: str
     metric: str
     validation_score: float
@@ -91,11 +111,14 @@ def read_manifest(folder: Path, *, verify: bool = True) -> Manifest:
     except json.JSONDecodeError as exc:
         raise BundleError(f"{path}: not valid JSON: {exc}") from exc
     version = raw.get("format_version") if isinstance(raw, dict) else None
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise BundleError(
-            f"{path}: bundle format version {version!r} is not supported; "
-            f"this tabpipe reads version {FORMAT_VERSION}"
+            f"{path}: bundle format version {version!r} is not supported; this tabpipe reads "
+            f"versions {', '.join(map(str, READABLE_VERSIONS))} (upgrade tabpipe, or re-package "
+            "the model)"
         )
+    if version == 1:
+        raw = upgrade_v1(raw)
     try:
         manifest = Manifest.model_validate(raw)
     except ValidationError as exc:
@@ -115,3 +138,37 @@ def verify_files(folder: Path, manifest: Manifest) -> None:
                 f"{folder}: checksum of {name!r} does not match the manifest; "
                 "the bundle was modified or corrupted and will not be loaded"
             )
+
+
+def output_schema(task: str, classes: list[str | int | float | bool] | None) -> list[OutputSpec]:
+    """The outputs a model of ``task`` answers with, in order."""
+    if task == "regression":
+        return [OutputSpec(name="prediction", datatype="FP64", description="predicted value")]
+    labels = classes or []
+    kind = _label_datatype(labels)
+    return [
+        OutputSpec(name="prediction", datatype=kind, description="most probable class"),
+        *(
+            OutputSpec(name=f"proba_{c}", datatype="FP64", description=f"probability of {c!r}")
+            for c in labels
+        ),
+    ]
+
+
+def _label_datatype(labels: list[str | int | float | bool]) -> Literal["INT64", "BOOL", "BYTES"]:
+    if labels and all(isinstance(v, bool) for v in labels):
+        return "BOOL"
+    if labels and all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
+        return "INT64"
+    return "BYTES"
+
+
+def upgrade_v1(raw: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 manifest as format 2: derive the output schema; defaults elsewhere."""
+    upgraded = dict(raw)
+    upgraded["output_schema"] = [
+        o.model_dump() for o in output_schema(raw.get("task", ""), raw.get("classes"))
+    ]
+    upgraded.setdefault("contributions", False)
+    upgraded["format_version"] = 1
+    return upgraded

@@ -1,15 +1,15 @@
 """Safe persistence of fitted estimators with skops (never pickle).
 
 Loading audits every type in the file first and refuses any type outside the
-allow-list of trusted module prefixes.
+allow-list of trusted module prefixes; only the audited, explicitly named types
+are then passed to skops as trusted. skops (and with it scikit-learn) is
+imported on first use, so importing this module stays cheap.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-
-import skops.io as sio
 
 from tabpipe.errors import BundleError
 
@@ -32,12 +32,16 @@ TRUSTED_PREFIXES: tuple[str, ...] = (
 
 def dumps(estimator: Any) -> bytes:
     """Serialise a fitted estimator to skops bytes."""
+    import skops.io as sio
+
     data: bytes = sio.dumps(estimator)
     return data
 
 
 def loads(data: bytes, *, origin: str = "model") -> Any:
     """Load skops bytes after checking every type against the allow-list."""
+    import skops.io as sio
+
     untrusted = sio.get_untrusted_types(data=data)
     refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
     if refused:

@@ -1,25 +1,42 @@
-"""The input signature of a bundle, and the conversion of request data to model feeds.
+"""The input signature of a bundle, and the strict conversion of request data to model feeds.
 
-This module is on the serving path: it needs numpy and pydantic only.
+This module is on the serving path: it needs numpy and pydantic only (no pandas).
+
+Validation happens here, once, at the edge. :meth:`Signature.check` returns
+the model feeds plus what it counted on the way (unseen categories, values out
+of the training range); anything that cannot be fed losslessly raises
+:class:`~tabpipe.errors.RequestError` naming the column and the row.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
-from tabpipe.errors import RequestError
+from tabpipe.errors import PayloadTooLargeError, RequestError
 
 MISSING_CATEGORY = ""
 MISSING_MARKERS = frozenset({"", "?", "na", "n/a", "nan", "null", "none", "-", "--"})
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+#: What happens to a category the model never saw: ``ignore`` feeds it (one-hot
+#: encoders treat it as "none of the known ones") and counts it; ``reject``
+#: answers the request with an error naming the column.
+UnseenPolicy = Literal["ignore", "reject"]
 
 
 class ColumnSpec(BaseModel):
-    """One input column: its kind, what was seen in training, and whether it is required."""
+    """One input column: its kind, what was seen in training, and whether it is required.
+
+    ``nullable`` columns accept missing values (the pipeline imputes them);
+    infinities are never accepted. A column with ``required=False`` may be
+    left out of a request and is then fed as missing.
+    """
 
     name: str
     kind: Literal["numeric", "categorical"]
@@ -29,67 +46,179 @@ class ColumnSpec(BaseModel):
     minimum: float | None = None
     maximum: float | None = None
     median: float | None = None
+    _known: frozenset[str] | None = PrivateAttr(default=None)
 
     @property
     def datatype(self) -> str:
         """The Open Inference Protocol datatype of this column."""
         return "FP32" if self.kind == "numeric" else "BYTES"
 
+    @property
+    def known(self) -> frozenset[str] | None:
+        if self._known is None and self.categories is not None:
+            self._known = frozenset(self.categories)
+        return self._known
+
+
+@dataclass
+class Checked:
+    """Feeds of shape (rows, 1) per column, and what validation counted per column."""
+
+    feeds: dict[str, np.ndarray]
+    rows: int
+    unseen: dict[str, int] = field(default_factory=dict)
+    out_of_range: dict[str, int] = field(default_factory=dict)
+
+    def warnings(self) -> list[str]:
+        """Readable notes for the response; empty when nothing was unusual."""
+        notes = [
+            f"column {c!r}: {n} value(s) outside the training range" for c, n in self.out_of_range.items()
+        ]
+        notes += [
+            f"column {c!r}: {n} category value(s) not seen in training (encoded as unknown)"
+            for c, n in self.unseen.items()
+        ]
+        return notes
+
 
 class Signature(BaseModel):
     columns: list[ColumnSpec]
+    unseen_categories: UnseenPolicy = "ignore"
 
     @property
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
     def to_feeds(self, data: Mapping[str, Sequence[Any] | np.ndarray]) -> dict[str, np.ndarray]:
-        """Validate column data and cast it to model feeds of shape (rows, 1).
+        """Validate column data and cast it to model feeds of shape (rows, 1)."""
+        return self.check(data).feeds
 
-        Extra columns are ignored. A missing column, a value that cannot be
-        cast losslessly, or columns of unequal length raise :class:`RequestError`
-        naming the column and row.
+    def check(
+        self, data: Mapping[str, Sequence[Any] | np.ndarray], *, max_rows: int | None = None
+    ) -> Checked:
+        """Validate column data against the signature; count unusual values.
+
+        Extra columns are ignored. A missing required column, a value that
+        cannot be cast losslessly, a missing value in a non-nullable column, an
+        infinity, an unseen category under the ``reject`` policy, columns of
+        unequal length or more than ``max_rows`` rows raise :class:`RequestError`.
         """
-        missing = [c.name for c in self.columns if c.name not in data]
+        rows = self._rows(data, max_rows)
+        checked = Checked(feeds={}, rows=rows)
+        for col in self.columns:
+            values = data.get(col.name)
+            if values is None:
+                values = [None] * rows
+            if col.kind == "numeric":
+                checked.feeds[col.name] = self._numeric(col, values, checked).reshape(-1, 1)
+            else:
+                checked.feeds[col.name] = self._categorical(col, values, checked).reshape(-1, 1)
+        return checked
+
+    def _rows(self, data: Mapping[str, Sequence[Any] | np.ndarray], max_rows: int | None) -> int:
+        missing = [c.name for c in self.columns if c.required and c.name not in data]
         if missing:
             raise RequestError(
-                f"missing column(s) {', '.join(map(repr, missing))}; the model needs: "
+                f"missing required column(s) {', '.join(map(repr, missing))}; the model needs: "
                 f"{', '.join(self.names)}",
                 field=missing[0],
             )
-        lengths = {len(data[c.name]) for c in self.columns}
-        if len(lengths) != 1:
-            raise RequestError(f"columns have different lengths: {sorted(lengths)}")
-        if lengths == {0}:
+        lengths = {c.name: len(data[c.name]) for c in self.columns if c.name in data}
+        if len(set(lengths.values())) > 1:
+            detail = ", ".join(f"{k}={v}" for k, v in lengths.items())
+            raise RequestError(f"columns have different lengths: {detail}")
+        rows = next(iter(lengths.values()), 0)
+        if rows == 0:
             raise RequestError("the request holds no rows")
-        feeds = {}
-        for col in self.columns:
-            values = data[col.name]
-            if col.kind == "numeric":
-                feeds[col.name] = _numeric(values, col.name).reshape(-1, 1)
-            else:
-                feeds[col.name] = _categorical(values).reshape(-1, 1)
-        return feeds
+        if max_rows is not None and rows > max_rows:
+            raise PayloadTooLargeError(
+                f"{rows} rows in one request; the limit is {max_rows} (split the request)"
+            )
+        return rows
+
+    @staticmethod
+    def _numeric(col: ColumnSpec, values: Sequence[Any] | np.ndarray, checked: Checked) -> np.ndarray:
+        wide = _numeric(values, col.name)
+        finite = np.isfinite(wide)
+        if not finite.all():
+            nan = np.isnan(wide)
+            if (~finite & ~nan).any():
+                row = int(np.flatnonzero(~finite & ~nan)[0])
+                raise RequestError(
+                    f"column {col.name!r}, row {row}: {wide[row]} is not a finite number "
+                    f"(or does not fit a 32-bit float)",
+                    field=col.name,
+                )
+            if not col.nullable:
+                row = int(np.flatnonzero(nan)[0])
+                raise RequestError(
+                    f"column {col.name!r}, row {row}: a value is required (the column is not "
+                    "nullable)",
+                    field=col.name,
+                )
+        if col.minimum is not None and col.maximum is not None:
+            with np.errstate(invalid="ignore"):
+                outside = int(np.count_nonzero((wide < col.minimum) | (wide > col.maximum)))
+            if outside:
+                checked.out_of_range[col.name] = outside
+        return wide.astype(np.float32)
+
+    def _categorical(
+        self, col: ColumnSpec, values: Sequence[Any] | np.ndarray, checked: Checked
+    ) -> np.ndarray:
+        out = np.empty(len(values), dtype=object)
+        known = col.known
+        unseen = 0
+        for i, value in enumerate(values):
+            if isinstance(value, list | dict | tuple):
+                raise RequestError(
+                    f"column {col.name!r}, row {i}: expected one category value, got "
+                    f"{type(value).__name__}",
+                    field=col.name,
+                )
+            text = category_text(value)
+            if text == MISSING_CATEGORY:
+                if not col.nullable:
+                    raise RequestError(
+                        f"column {col.name!r}, row {i}: a value is required (the column is not "
+                        "nullable)",
+                        field=col.name,
+                    )
+            elif known is not None and text not in known:
+                if self.unseen_categories == "reject":
+                    raise RequestError(
+                        f"column {col.name!r}, row {i}: category {text!r} was not seen in "
+                        f"training; known: {', '.join(sorted(known)[:20])}",
+                        field=col.name,
+                    )
+                unseen += 1
+            out[i] = text
+        if unseen:
+            checked.unseen[col.name] = unseen
+        return out
 
 
 def _numeric(values: Sequence[Any] | np.ndarray, name: str) -> np.ndarray:
+    """Values as float64 (NaN for missing); raises on anything that is not a number."""
     if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
-        return values.astype(np.float32)
-    try:
-        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-            return np.asarray(values, dtype=np.float32)
-    except TypeError:
-        pass
-    out = np.empty(len(values), dtype=np.float32)
-    for i, value in enumerate(values):
-        out[i] = _to_number(value, name, i)
-    return out
+        wide = values.astype(np.float64)
+    elif all(type(v) is float or type(v) is int for v in values):
+        wide = np.asarray(values, dtype=np.float64)
+    else:
+        wide = np.empty(len(values), dtype=np.float64)
+        for i, value in enumerate(values):
+            wide[i] = _to_number(value, name, i)
+    with np.errstate(over="ignore"):
+        too_big = np.abs(wide) > _FLOAT32_MAX
+    if too_big.any():
+        wide[too_big] = np.inf
+    return wide
 
 
 def _to_number(value: Any, name: str, row: int) -> float:
     if value is None:
         return math.nan
-    if isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         raise RequestError(
             f"column {name!r}, row {row}: expected a number, got a boolean", field=name
         )
@@ -103,14 +232,10 @@ def _to_number(value: Any, name: str, row: int) -> float:
             return float(text.replace(",", ""))
         except ValueError:
             pass
-    raise RequestError(f"column {name!r}, row {row}: expected a number, got {value!r}", field=name)
-
-
-def _categorical(values: Sequence[Any] | np.ndarray) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    for i, value in enumerate(values):
-        out[i] = category_text(value)
-    return out
+    shown = repr(value) if len(repr(value)) < 60 else repr(value)[:57] + "..."
+    raise RequestError(
+        f"column {name!r}, row {row}: expected a number, got {shown}", field=name
+    )
 
 
 def category_text(value: Any) -> str:

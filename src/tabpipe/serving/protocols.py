@@ -3,6 +3,10 @@
 - Open Inference Protocol v2 (KServe/Triton ``/v2/models/{name}/infer``), one input per column.
 - MLflow scoring (``/invocations``): ``dataframe_split``, ``dataframe_records``,
   ``instances``, ``inputs`` as JSON, or a CSV body.
+- Plain JSON records (``/v1/models/{name}/predict``): a list of objects, or
+  ``{"records": [...], "contributions": true}``.
+- Batch upload (``/v1/models/{name}/batch``): a CSV or Parquet body, answered
+  in the same format with the scored rows.
 
 Parsers return columns as ``{name: list of values}``; they raise
 :class:`RequestError` naming the field at fault.
@@ -100,6 +104,30 @@ def _records_to_columns(records: list[Any], key: str) -> Columns:
     return {n: [r.get(n) for r in records] for n in names}
 
 
+def parse_records(body: Any) -> tuple[Columns, bool]:
+    """Plain JSON records: ``[{...}, ...]`` or ``{"records": [...], "contributions": bool}``."""
+    contributions = False
+    if isinstance(body, dict):
+        if "records" not in body:
+            raise RequestError(
+                "expected a list of records or an object with a 'records' list", field="records"
+            )
+        extra = sorted(set(body) - {"records", "contributions"})
+        if extra:
+            raise RequestError(
+                f"unknown field(s) {', '.join(map(repr, extra))}; valid: records, contributions",
+                field=extra[0],
+            )
+        flag = body.get("contributions", False)
+        if not isinstance(flag, bool):
+            raise RequestError("'contributions' must be true or false", field="contributions")
+        contributions = flag
+        body = body["records"]
+    if not isinstance(body, list):
+        raise RequestError("'records' must be a list of objects, one per row", field="records")
+    return _records_to_columns(body, "records"), contributions
+
+
 def parse_csv(data: bytes) -> Columns:
     """A CSV body with a header line to columns (empty fields are missing)."""
     try:
@@ -120,6 +148,61 @@ def parse_csv(data: bytes) -> Columns:
     return columns
 
 
+def read_table(data: bytes, kind: str) -> Any:
+    """A CSV or Parquet body as a pyarrow table (batch scoring; pyarrow, no pandas)."""
+    import pyarrow as pa
+
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(pa.BufferReader(data))
+        import pyarrow.csv as pcsv
+
+        return pcsv.read_csv(pa.BufferReader(data))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+        raise RequestError(f"the {kind.upper()} body cannot be read: {exc}") from exc
+
+
+def table_columns(table: Any, names: list[str]) -> dict[str, Any]:
+    """Columns of a pyarrow table as numpy arrays (numbers) or lists (everything else)."""
+    import pyarrow.types as pt
+
+    out: dict[str, Any] = {}
+    for name in names:
+        if name not in table.column_names:
+            continue
+        column = table.column(name)
+        if pt.is_integer(column.type) or pt.is_floating(column.type):
+            out[name] = column.to_numpy(zero_copy_only=False)
+        else:
+            out[name] = column.to_pylist()
+    return out
+
+
+def write_scored(
+    table: Any, prediction: Prediction, manifest: Manifest, kind: str
+) -> bytes:
+    """The input table plus ``prediction`` and ``proba_<class>`` columns, as CSV or Parquet."""
+    import pyarrow as pa
+
+    scored = table.append_column("prediction", pa.array(prediction.values))
+    if prediction.proba is not None:
+        for i, cls in enumerate(manifest.classes or []):
+            scored = scored.append_column(f"proba_{cls}", pa.array(prediction.proba[:, i]))
+    sink = pa.BufferOutputStream()
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(scored, sink)
+    else:
+        import pyarrow.csv as pcsv
+
+        pcsv.write_csv(scored, sink)
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
+
+
 def _datatype(values: list[Any]) -> str:
     if all(isinstance(v, bool) for v in values):
         return "BOOL"
@@ -135,7 +218,13 @@ def _json_number(value: float) -> float | None:
 
 
 def format_oip(
-    prediction: Prediction, manifest: Manifest, version: int, request_id: str
+    prediction: Prediction,
+    manifest: Manifest,
+    version: int,
+    request_id: str,
+    *,
+    contributions: list[dict[str, float]] | None = None,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     n = len(prediction.values)
     outputs: list[dict[str, Any]] = [
@@ -156,22 +245,46 @@ def format_oip(
                     "data": prediction.proba[:, i].tolist(),
                 }
             )
+    if contributions is not None:
+        for feature in contributions[0] if contributions else []:
+            outputs.append(
+                {
+                    "name": f"contrib_{feature}",
+                    "shape": [n],
+                    "datatype": "FP64",
+                    "data": [row[feature] for row in contributions],
+                }
+            )
+    parameters: dict[str, Any] = {"content_type": "pd"}
+    if warnings:
+        parameters["warnings"] = warnings
     return {
         "model_name": manifest.name,
         "model_version": str(version),
         "id": request_id,
-        "parameters": {"content_type": "pd"},
+        "parameters": parameters,
         "outputs": outputs,
     }
 
 
-def format_records(prediction: Prediction, manifest: Manifest) -> list[dict[str, Any]]:
-    """One object per row: ``prediction`` then ``proba_<class>``."""
+def format_records(
+    prediction: Prediction,
+    manifest: Manifest,
+    contributions: list[dict[str, float]] | None = None,
+) -> list[dict[str, Any]]:
+    """One object per row: ``prediction``, ``proba_<class>``, then ``contributions``."""
     if prediction.proba is None:
-        return [{"prediction": _json_number(float(v))} for v in prediction.values]
-    classes = manifest.classes or []
-    proba = prediction.proba.tolist()
-    return [
-        {"prediction": value, **{f"proba_{c}": p for c, p in zip(classes, row, strict=True)}}
-        for value, row in zip(prediction.values, proba, strict=True)
-    ]
+        rows: list[dict[str, Any]] = [
+            {"prediction": _json_number(float(v))} for v in prediction.values
+        ]
+    else:
+        classes = manifest.classes or []
+        proba = prediction.proba.tolist()
+        rows = [
+            {"prediction": value, **{f"proba_{c}": p for c, p in zip(classes, row, strict=True)}}
+            for value, row in zip(prediction.values, proba, strict=True)
+        ]
+    if contributions is not None:
+        for row, contrib in zip(rows, contributions, strict=True):
+            row["contributions"] = contrib
+    return rows

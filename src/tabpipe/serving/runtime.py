@@ -23,8 +23,11 @@ class Prediction:
 
 class Predictor(Protocol):
     manifest: Manifest
+    folder: Path
 
     def predict(self, feeds: dict[str, np.ndarray]) -> Prediction: ...
+
+    def contributions(self, feeds: dict[str, np.ndarray]) -> list[dict[str, float]]: ...
 
 
 def _finish(manifest: Manifest, output: np.ndarray) -> Prediction:
@@ -41,6 +44,8 @@ class OnnxPredictor:
     def __init__(self, folder: Path, manifest: Manifest) -> None:
         import onnxruntime as ort
 
+        self.folder = folder
+        self._explainer: Any = None
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
@@ -64,6 +69,13 @@ class OnnxPredictor:
         )
         return _finish(self.manifest, np.asarray(output))
 
+    def contributions(self, feeds: dict[str, np.ndarray]) -> list[dict[str, float]]:
+        """Loads the native pipeline (scikit-learn) on the first call only."""
+        if self._explainer is None:
+            self._explainer = _explainer(self.folder, self.manifest, None)
+        result: list[dict[str, float]] = self._explainer.contributions(feeds)
+        return result
+
 
 class NativePredictor:
     """Runs the skops-loaded scikit-learn pipeline."""
@@ -74,8 +86,10 @@ class NativePredictor:
         from tabpipe.packaging import persist
 
         self.manifest = manifest
+        self.folder = folder
         self._pipeline = persist.load(folder / "pipeline.skops")
         self._frame = pd.DataFrame
+        self._explainer: Any = None
 
     def predict(self, feeds: dict[str, np.ndarray]) -> Prediction:
         frame = self._frame({name: values.reshape(-1) for name, values in feeds.items()})
@@ -84,6 +98,29 @@ class NativePredictor:
         else:
             output = np.asarray(self._pipeline.predict_proba(frame), dtype=np.float64)
         return _finish(self.manifest, output)
+
+    def contributions(self, feeds: dict[str, np.ndarray]) -> list[dict[str, float]]:
+        if self._explainer is None:
+            self._explainer = _explainer(self.folder, self.manifest, self._pipeline)
+        result: list[dict[str, float]] = self._explainer.contributions(feeds)
+        return result
+
+
+def _explainer(folder: Path, manifest: Manifest, pipeline: Any) -> Any:
+    from tabpipe.errors import RequestError
+    from tabpipe.serving.explain import Explainer
+
+    if not manifest.contributions:
+        raise RequestError(
+            f"per-feature contributions are not available for the {manifest.family!r} model; "
+            "they are supported for LightGBM and XGBoost models",
+            field="contributions",
+        )
+    if pipeline is None:
+        from tabpipe.packaging import persist
+
+        pipeline = persist.load(folder / "pipeline.skops")
+    return Explainer(pipeline, manifest.signature.names, manifest.task)
 
 
 def load_predictor(folder: Path, runtime: Runtime = "onnx") -> Predictor:

@@ -1,0 +1,75 @@
+"""Prometheus metrics of one app, in the app's own registry (no global state)."""
+
+from __future__ import annotations
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
+
+from tabpipe.packaging.signature import Checked
+from tabpipe.serving.runtime import Prediction
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+#: Per request, at most this many rows feed the prediction histograms (counts stay exact).
+SAMPLED_ROWS = 1000
+
+
+class Metrics:
+    def __init__(self, model: str) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "tabpipe_requests", "HTTP requests by endpoint, method and status",
+            ["endpoint", "method", "status"], registry=r,
+        )
+        self.latency = Histogram(
+            "tabpipe_request_seconds", "Request latency in seconds, by endpoint",
+            ["endpoint"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.rows = Counter("tabpipe_predicted_rows", "Rows predicted", ["version"], registry=r)
+        self.classes = Counter(
+            "tabpipe_predicted_class", "Predicted classes (classifiers)", ["label"], registry=r
+        )
+        self.scores = Histogram(
+            "tabpipe_prediction_confidence", "Probability of the predicted class (sampled)",
+            buckets=SCORE_BUCKETS, registry=r,
+        )
+        self.values = Summary(
+            "tabpipe_prediction_value", "Predicted values (regression, sampled)", registry=r
+        )
+        self.unseen = Counter(
+            "tabpipe_unseen_categories", "Category values not seen in training", ["column"],
+            registry=r,
+        )
+        self.out_of_range = Counter(
+            "tabpipe_out_of_range_values", "Numeric values outside the training range",
+            ["column"], registry=r,
+        )
+        self.version = Gauge(
+            "tabpipe_model_version", "Version of the model being served", ["model"], registry=r
+        )
+        self.swaps = Counter("tabpipe_model_swaps", "Hot swaps to a new model version", registry=r)
+        self.model = model
+
+    def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(endpoint, method, str(status)).inc()
+        self.latency.labels(endpoint).observe(seconds)
+
+    def observe_checked(self, checked: Checked) -> None:
+        for column, n in checked.unseen.items():
+            self.unseen.labels(column).inc(n)
+        for column, n in checked.out_of_range.items():
+            self.out_of_range.labels(column).inc(n)
+
+    def observe_prediction(self, prediction: Prediction, version: int) -> None:
+        n = len(prediction.values)
+        self.rows.labels(str(version)).inc(n)
+        if prediction.proba is None:
+            for value in prediction.values[:SAMPLED_ROWS]:
+                self.values.observe(float(value))
+            return
+        labels, counts = np.unique(np.asarray([str(v) for v in prediction.values]), return_counts=True)
+        for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
+            self.classes.labels(label).inc(count)
+        for p in prediction.proba[:SAMPLED_ROWS].max(axis=1).tolist():
+            self.scores.observe(p)

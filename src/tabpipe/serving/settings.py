@@ -1,0 +1,42 @@
+"""What a server serves, its limits and its operations settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, model_validator
+
+from tabpipe.serving.runtime import Runtime
+
+#: Environment variable holding API keys, comma separated (the default source of keys).
+API_KEYS_ENV = "TABPIPE_API_KEYS"
+
+
+class ServeSettings(BaseModel):
+    """Settings of one server; ``create_app(settings)`` builds the app from them.
+
+    Serve either a registered model (``workspace`` + ``model`` + ``alias``; the
+    server follows the alias and swaps models when it moves) or one bundle
+    folder (``bundle``; no registry, no hot swap).
+    """
+
+    model: str
+    workspace: Path | None = None
+    alias: str = "champion"
+    db_url: str | None = None
+    bundle: Path | None = None
+    runtime: Runtime = "onnx"
+    max_rows: int = Field(10_000, ge=1, description="Rows per JSON request.")
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1, description="Bytes per JSON request.")
+    max_batch_rows: int = Field(1_000_000, ge=1, description="Rows per batch upload.")
+    max_batch_bytes: int = Field(256 * 1024 * 1024, ge=1, description="Bytes per batch upload.")
+    api_keys_env: str = API_KEYS_ENV
+    api_keys_file: Path | None = None
+    poll_seconds: float = Field(5.0, ge=0, description="Alias polling period; 0 turns hot swap off.")
+    access_log: bool = True
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ServeSettings:
+        if (self.workspace is None) == (self.bundle is None):
+            raise ValueError("set exactly one of 'workspace' (registered model) or 'bundle'")
+        return self
