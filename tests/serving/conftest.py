@@ -48,6 +48,12 @@ def wait_ready(client: TestClient, timeout: float = 60.0) -> None:
 
 
 @pytest.fixture
+def ready():  # type: ignore[no-untyped-def]
+    """``ready(client)`` waits until the app has loaded and warmed its model."""
+    return wait_ready
+
+
+@pytest.fixture
 def settings_factory(workspace: Path):  # type: ignore[no-untyped-def]
     from tabpipe.serving.settings import ServeSettings
 

@@ -144,12 +144,21 @@ def serve(
     workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
     alias: Annotated[str, typer.Option(help="Alias or version number to serve.")] = "champion",
     runtime: Annotated[str, typer.Option(help="onnx or native.")] = "onnx",
+    api_keys_file: Annotated[
+        Path | None,
+        typer.Option(help="File of API keys, one per line (also: TABPIPE_API_KEYS)."),
+    ] = None,
+    poll_seconds: Annotated[
+        float, typer.Option(help="How often to check the alias for a new version (0: never).")
+    ] = 5.0,
+    max_rows: Annotated[int, typer.Option(help="Rows per JSON request.")] = 10_000,
     workspace: WorkspaceOpt = None,
     db_url: DbOpt = None,
 ) -> None:
-    """Serve the model over REST (Open Inference Protocol v2 and MLflow /invocations)."""
+    """Serve the model over REST (OIP v2, MLflow /invocations, JSON records, batch upload)."""
     import uvicorn
 
+    from tabpipe.serving import logs
     from tabpipe.serving.app import SETTINGS_ENV, ServeSettings, create_app
     from tabpipe.workspace import Workspace
 
@@ -165,20 +174,25 @@ def serve(
             alias=alias,
             db_url=db_url,
             runtime="native" if runtime == "native" else "onnx",
+            api_keys_file=api_keys_file,
+            poll_seconds=poll_seconds,
+            max_rows=max_rows,
         )
+        logs.configure()
         err.print(f"serving {name}@{alias} on http://{host}:{port}")
+        common: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "log_level": "warning",
+            "timeout_graceful_shutdown": 30,
+        }
         if workers > 1:
             os.environ[SETTINGS_ENV] = settings.model_dump_json()
             uvicorn.run(
-                "tabpipe.serving.app:app_from_env",
-                factory=True,
-                host=host,
-                port=port,
-                workers=workers,
-                log_level="warning",
+                "tabpipe.serving.app:app_from_env", factory=True, workers=workers, **common
             )
         else:
-            uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+            uvicorn.run(create_app(settings), **common)
 
 
 @app.command()

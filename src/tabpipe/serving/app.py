@@ -378,7 +378,10 @@ def app_from_env() -> Any:
     """Factory for ``uvicorn --factory`` (several workers): settings come as JSON in the env."""
     import os
 
+    from tabpipe.serving import logs
+
     raw = os.environ.get(SETTINGS_ENV)
     if not raw:
         raise RuntimeError(f"{SETTINGS_ENV} is not set")
+    logs.configure()
     return create_app(ServeSettings.model_validate_json(raw))

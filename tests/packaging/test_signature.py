@@ -1,0 +1,99 @@
+"""Signature.check: strict casting, counting and refusal at the edge."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tabpipe.errors import PayloadTooLargeError, RequestError
+from tabpipe.packaging.signature import ColumnSpec, Signature, category_text
+
+
+def signature(**kw: object) -> Signature:
+    return Signature(
+        columns=[
+            ColumnSpec(name="age", kind="numeric", minimum=0.0, maximum=80.0, median=28.0),
+            ColumnSpec(name="sex", kind="categorical", categories=["female", "male"]),
+            ColumnSpec(name="fare", kind="numeric", required=False, nullable=True),
+        ],
+        **kw,
+    )
+
+
+def test_feeds_are_float32_and_text_columns() -> None:
+    checked = signature().check({"age": [22, "31.5", None], "sex": ["male", " female", None]})
+    assert checked.rows == 3
+    assert checked.feeds["age"].dtype == np.float32
+    assert checked.feeds["age"].shape == (3, 1)
+    assert checked.feeds["age"][1, 0] == pytest.approx(31.5)
+    assert math.isnan(float(checked.feeds["age"][2, 0]))
+    assert checked.feeds["sex"].reshape(-1).tolist() == ["male", "female", ""]
+    # the optional column left out is fed as missing
+    assert np.isnan(checked.feeds["fare"]).all()
+    assert checked.warnings() == []
+
+
+def test_numpy_columns_take_the_fast_path() -> None:
+    checked = signature().check({"age": np.array([1, 2], dtype=np.int64), "sex": ["male", "male"]})
+    assert checked.feeds["age"].reshape(-1).tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "text"),
+    [
+        ({"sex": ["male"]}, "age", "missing required column"),
+        ({"age": ["twelve"], "sex": ["male"]}, "age", "expected a number, got 'twelve'"),
+        ({"age": [True], "sex": ["male"]}, "age", "boolean"),
+        ({"age": [{"x": 1}], "sex": ["male"]}, "age", "expected a number"),
+        ({"age": [math.inf], "sex": ["male"]}, "age", "not a finite number"),
+        ({"age": [1e300], "sex": ["male"]}, "age", "32-bit float"),
+        ({"age": [1.0], "sex": [["male"]]}, "sex", "one category value"),
+    ],
+)
+def test_refusals_name_the_field(data: dict[str, list[object]], field: str, text: str) -> None:
+    with pytest.raises(RequestError, match=text) as info:
+        signature().check(data)
+    assert info.value.field == field
+
+
+def test_not_nullable_refuses_missing_values() -> None:
+    sig = Signature(columns=[ColumnSpec(name="x", kind="numeric", nullable=False)])
+    with pytest.raises(RequestError, match="row 1: a value is required") as info:
+        sig.check({"x": [1.0, math.nan]})
+    assert info.value.field == "x"
+    cat = Signature(columns=[ColumnSpec(name="c", kind="categorical", nullable=False)])
+    with pytest.raises(RequestError, match="row 0"):
+        cat.check({"c": ["NA"]})
+
+
+def test_unseen_categories_are_counted_or_refused() -> None:
+    checked = signature().check({"age": [1, 2, 3], "sex": ["male", "alien", "robot"]})
+    assert checked.unseen == {"sex": 2}
+    assert "not seen in training" in checked.warnings()[0]
+    with pytest.raises(RequestError, match="'alien' was not seen") as info:
+        signature(unseen_categories="reject").check({"age": [1], "sex": ["alien"]})
+    assert info.value.field == "sex"
+
+
+def test_out_of_range_values_are_counted_not_refused() -> None:
+    checked = signature().check({"age": [-1, 50, 81, None], "sex": ["male"] * 4})
+    assert checked.out_of_range == {"age": 2}
+    assert "outside the training range" in checked.warnings()[0]
+
+
+def test_row_limits_and_shapes() -> None:
+    with pytest.raises(PayloadTooLargeError, match="3 rows"):
+        signature().check({"age": [1, 2, 3], "sex": ["a", "b", "c"]}, max_rows=2)
+    with pytest.raises(RequestError, match="different lengths"):
+        signature().check({"age": [1, 2], "sex": ["male"]})
+    with pytest.raises(RequestError, match="no rows"):
+        signature().check({"age": [], "sex": []})
+
+
+def test_category_text_matches_training_rule() -> None:
+    assert category_text(3.0) == "3"
+    assert category_text(True) == "True"
+    assert category_text(" n/a ") == ""
+    assert category_text(float("nan")) == ""
