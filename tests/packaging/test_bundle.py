@@ -13,8 +13,15 @@ from tabpipe.packaging import bundle
 from tabpipe.serving.runtime import load_predictor
 
 FIXTURE = Path(__file__).parent / "fixtures" / "bundle_v1"
-ROW = {"Pclass": [3], "Age": [22.0], "SibSp": [1], "Parch": [0], "Fare": [7.25],
-       "Sex": ["male"], "Embarked": ["S"]}
+ROW = {
+    "Pclass": [3],
+    "Age": [22.0],
+    "SibSp": [1],
+    "Parch": [0],
+    "Fare": [7.25],
+    "Sex": ["male"],
+    "Embarked": ["S"],
+}
 
 
 def copy(tmp_path: Path) -> Path:
@@ -50,9 +57,7 @@ def test_both_runtimes_agree_on_the_fixture() -> None:
     onnx = load_predictor(FIXTURE, "onnx")
     native = load_predictor(FIXTURE, "native")
     names = onnx.manifest.signature.names
-    feeds = onnx.manifest.signature.to_feeds(
-        {n: [*ROW.get(n, [None]), None] for n in names}
-    )
+    feeds = onnx.manifest.signature.to_feeds({n: [*ROW.get(n, [None]), None] for n in names})
     a, b = onnx.predict(feeds).proba, native.predict(feeds).proba
     assert a is not None and b is not None
     assert abs(a - b).max() < 1e-4
@@ -63,14 +68,14 @@ def test_tampered_file_is_refused(tmp_path: Path) -> None:
     data = bytearray((folder / "model.onnx").read_bytes())
     data[-1] ^= 0xFF
     (folder / "model.onnx").write_bytes(bytes(data))
-    with pytest.raises(BundleError, match="checksum of 'model.onnx' does not match"):
+    with pytest.raises(BundleError, match=r"checksum of .model\.onnx. does not match"):
         load_predictor(folder)
 
 
 def test_missing_file_is_refused(tmp_path: Path) -> None:
     folder = copy(tmp_path)
     (folder / "pipeline.skops").unlink()
-    with pytest.raises(BundleError, match="'pipeline.skops' listed in the manifest is missing"):
+    with pytest.raises(BundleError, match=r"pipeline\.skops. listed in the manifest is missing"):
         bundle.read_manifest(folder)
 
 

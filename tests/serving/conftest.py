@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -72,3 +78,79 @@ def client(settings_factory) -> Iterator[TestClient]:  # type: ignore[no-untyped
     with TestClient(create_app(settings_factory())) as c:
         wait_ready(c)
         yield c
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(settings: object, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """uvicorn in its own process; its JSON log goes to a file (a pipe could fill and block)."""
+    from tabpipe.serving.app import SETTINGS_ENV
+
+    env = {**os.environ, SETTINGS_ENV: settings.model_dump_json()}  # type: ignore[attr-defined]
+    with log.open("wb") as sink:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "tabpipe.serving.app:app_from_env",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stderr=sink,
+        )
+
+
+def wait_http_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the server exited"
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("server not ready")
+
+
+@pytest.fixture(scope="session")
+def server_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[[object], tuple[str, subprocess.Popen[bytes], Path]]]:
+    """Start real uvicorn servers on free loopback ports; stopped at the end of the session."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(settings: object) -> tuple[str, subprocess.Popen[bytes], Path]:
+        port = free_port()
+        log = tmp_path_factory.mktemp("server") / "server.log"
+        proc = start_server(settings, port, log)
+        started.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        wait_http_ready(url, proc)
+        return url, proc, log
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def live_server(workspace: Path, server_factory) -> str:  # type: ignore[no-untyped-def]
+    """URL of a real server for the session's titanic model (no auth, no hot swap)."""
+    from tabpipe.serving.settings import ServeSettings
+
+    url, _, _ = server_factory(ServeSettings(workspace=workspace, model="titanic", poll_seconds=0))
+    return str(url)

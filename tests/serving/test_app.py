@@ -19,8 +19,14 @@ from tabpipe.serving.app import create_app
 DATA = Path(__file__).parents[1] / "data"
 
 ROW: dict[str, Any] = {
-    "Pclass": 3, "Sex": "male", "Age": 22, "SibSp": 1, "Parch": 0, "Fare": 7.25,
-    "Cabin": None, "Embarked": "S",
+    "Pclass": 3,
+    "Sex": "male",
+    "Age": 22,
+    "SibSp": 1,
+    "Parch": 0,
+    "Fare": 7.25,
+    "Cabin": None,
+    "Embarked": "S",
 }
 
 
@@ -130,14 +136,27 @@ def test_limits_and_content_types(settings_factory: Any, ready: Any) -> None:
         assert broken.status_code == 400
         assert client.post("/v1/models/other/predict", json=[ROW]).status_code == 404
         assert client.get("/v1/models/titanic/predict").status_code == 405
-        assert client.post("/invocations", content="a", headers={"content-type": "text/xml"}).status_code == 415
+        assert (
+            client.post(
+                "/invocations", content="a", headers={"content-type": "text/xml"}
+            ).status_code
+            == 415
+        )
 
 
 def test_nothing_yields_a_500(client: TestClient) -> None:
     bodies = [
-        "null", "[]", "[1]", '{"records": 5}', '{"records": [], "x": 1}', '[{"Age": [1, 2]}]',
-        '{"inputs": "x"}', '{"dataframe_split": {"columns": ["a"], "data": [[1, 2]]}}',
-        '{"dataframe_records": [{"Pclass": "first"}]}', '"text"', "1e999",
+        "null",
+        "[]",
+        "[1]",
+        '{"records": 5}',
+        '{"records": [], "x": 1}',
+        '[{"Age": [1, 2]}]',
+        '{"inputs": "x"}',
+        '{"dataframe_split": {"columns": ["a"], "data": [[1, 2]]}}',
+        '{"dataframe_records": [{"Pclass": "first"}]}',
+        '"text"',
+        "1e999",
     ]
     for path in ("/v1/models/titanic/predict", "/invocations", "/v2/models/titanic/infer"):
         for body in bodies:
@@ -148,12 +167,17 @@ def test_nothing_yields_a_500(client: TestClient) -> None:
 
 def test_oip_infer(client: TestClient) -> None:
     inputs = [
-        {"name": k, "shape": [1], "datatype": "BYTES" if isinstance(v, str) or v is None else "FP32",
-         "data": [v]}
+        {
+            "name": k,
+            "shape": [1],
+            "datatype": "BYTES" if isinstance(v, str) or v is None else "FP32",
+            "data": [v],
+        }
         for k, v in ROW.items()
     ]
     response = client.post(
-        "/v2/models/titanic/infer", json={"id": "r1", "inputs": inputs, "parameters": {"contributions": True}}
+        "/v2/models/titanic/infer",
+        json={"id": "r1", "inputs": inputs, "parameters": {"contributions": True}},
     )
     assert response.status_code == 200
     body = response.json()
@@ -193,7 +217,8 @@ def test_batch_csv_and_parquet_uploads(client: TestClient) -> None:
         scored.column("proba_1").to_pylist(), abs=1e-6
     )
     bad = client.post(
-        "/v1/models/titanic/batch", content=b"not parquet",
+        "/v1/models/titanic/batch",
+        content=b"not parquet",
         headers={"content-type": "application/vnd.apache.parquet"},
     )
     assert bad.status_code == 400
@@ -204,7 +229,10 @@ def test_request_id_is_echoed_and_metrics_count_statuses(client: TestClient) -> 
     assert response.headers["x-request-id"] == "abc-123"
     records(client, [{**ROW, "Age": "x"}])
     text = client.get("/metrics").text
-    assert 'tabpipe_requests_total{endpoint="/v1/models/{name}/predict",method="POST",status="200"}' in text
+    assert (
+        'tabpipe_requests_total{endpoint="/v1/models/{name}/predict",method="POST",status="200"}'
+        in text
+    )
     assert 'status="400"' in text
     assert 'tabpipe_model_version{model="titanic"} 1.0' in text
     assert "tabpipe_request_seconds_bucket" in text
@@ -224,7 +252,9 @@ def test_api_keys_from_env_and_file(
         wrong = records(client, [ROW], headers={"authorization": "Bearer nope"})
         assert wrong.status_code == 401
         assert wrong.json()["error_code"] == "UNAUTHENTICATED"
-        assert records(client, [ROW], headers={"authorization": "Bearer k-env-2"}).status_code == 200
+        assert (
+            records(client, [ROW], headers={"authorization": "Bearer k-env-2"}).status_code == 200
+        )
         assert records(client, [ROW], headers={"x-api-key": "k-file"}).status_code == 200
         assert client.get("/metrics").status_code == 200
 

@@ -188,9 +188,7 @@ def serve(
         }
         if workers > 1:
             os.environ[SETTINGS_ENV] = settings.model_dump_json()
-            uvicorn.run(
-                "tabpipe.serving.app:app_from_env", factory=True, workers=workers, **common
-            )
+            uvicorn.run("tabpipe.serving.app:app_from_env", factory=True, workers=workers, **common)
         else:
             uvicorn.run(create_app(settings), **common)
 

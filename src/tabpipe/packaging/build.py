@@ -21,8 +21,8 @@ from tabpipe.packaging.bundle import (
     Parity,
     output_schema,
 )
-from tabpipe.serving.explain import supports_contributions
 from tabpipe.packaging.signature import ColumnSpec, Signature
+from tabpipe.serving.explain import supports_contributions
 
 PARITY_TOLERANCE = 1e-4
 _LIBRARIES = (

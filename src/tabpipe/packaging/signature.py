@@ -72,7 +72,8 @@ class Checked:
     def warnings(self) -> list[str]:
         """Readable notes for the response; empty when nothing was unusual."""
         notes = [
-            f"column {c!r}: {n} value(s) outside the training range" for c, n in self.out_of_range.items()
+            f"column {c!r}: {n} value(s) outside the training range"
+            for c, n in self.out_of_range.items()
         ]
         notes += [
             f"column {c!r}: {n} category value(s) not seen in training (encoded as unknown)"
@@ -137,7 +138,9 @@ class Signature(BaseModel):
         return rows
 
     @staticmethod
-    def _numeric(col: ColumnSpec, values: Sequence[Any] | np.ndarray, checked: Checked) -> np.ndarray:
+    def _numeric(
+        col: ColumnSpec, values: Sequence[Any] | np.ndarray, checked: Checked
+    ) -> np.ndarray:
         wide = _numeric(values, col.name)
         finite = np.isfinite(wide)
         if not finite.all():
@@ -233,9 +236,7 @@ def _to_number(value: Any, name: str, row: int) -> float:
         except ValueError:
             pass
     shown = repr(value) if len(repr(value)) < 60 else repr(value)[:57] + "..."
-    raise RequestError(
-        f"column {name!r}, row {row}: expected a number, got {shown}", field=name
-    )
+    raise RequestError(f"column {name!r}, row {row}: expected a number, got {shown}", field=name)
 
 
 def category_text(value: Any) -> str:

@@ -3,16 +3,16 @@
 Endpoints (all answers are JSON unless said otherwise; errors are JSON with
 ``error``, ``error_code``, ``message`` and, when there is one, ``field``):
 
-==========================================  =====================================================
-``GET  /v2/health/live``, ``/v2/health/ready``  liveness; readiness (only after load and warm-up)
-``GET  /ping``, ``/health``                  readiness, MLflow style
-``GET  /v2``, ``/v2/models/{name}``          server and model metadata (Open Inference Protocol v2)
-``POST /v2/models/{name}/infer``             OIP v2 inference, one input tensor per column
-``POST /invocations``                        MLflow scoring: JSON (four layouts) or CSV
-``POST /v1/models/{name}/predict``           plain JSON records; ``?contributions=true``
-``POST /v1/models/{name}/batch``             CSV or Parquet upload, answered in kind
-``GET  /metrics``                            Prometheus metrics
-==========================================  =====================================================
+=================================================  ==========================================
+``GET  /v2/health/live``, ``/v2/health/ready``     liveness; readiness (after load and warm-up)
+``GET  /ping``, ``/health``                        readiness, MLflow style
+``GET  /v2``, ``/v2/models/{name}``                server and model metadata (OIP v2)
+``POST /v2/models/{name}/infer``                   OIP v2 inference, one input tensor per column
+``POST /invocations``                              MLflow scoring: JSON (four layouts) or CSV
+``POST /v1/models/{name}/predict``                 plain JSON records; ``?contributions=true``
+``POST /v1/models/{name}/batch``                   CSV or Parquet upload, answered in kind
+``GET  /metrics``                                  Prometheus metrics
+=================================================  ==========================================
 
 This module imports neither pandas nor scikit-learn: the default runtime is
 onnxruntime on numpy feeds. scikit-learn is loaded only for the native runtime
@@ -22,19 +22,14 @@ or on the first request for per-feature contributions.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tabpipe.errors import NotFoundError, PayloadTooLargeError, RequestError, TabpipeError
-from tabpipe.packaging.signature import Checked
+from tabpipe.errors import PayloadTooLargeError, RequestError, TabpipeError
 from tabpipe.serving import protocols
 from tabpipe.serving.auth import KeyRing
 from tabpipe.serving.edge import Edge
@@ -44,21 +39,15 @@ from tabpipe.serving.errors import (
     handle_tabpipe_error,
     handle_unexpected,
 )
-from tabpipe.serving.holder import Loaded, ModelHolder
-from tabpipe.serving.metrics import Metrics
-from tabpipe.serving.runtime import Prediction
+from tabpipe.serving.service import Service, content_type, query_flag, read_body
 from tabpipe.serving.settings import ServeSettings
 
 __all__ = ["SETTINGS_ENV", "ServeSettings", "app_from_env", "create_app"]
 
-log = logging.getLogger("tabpipe.serving")
 SETTINGS_ENV = "TABPIPE_SERVE_SETTINGS"
-#: Requests with more rows than this run off the event loop.
-THREAD_ROWS = 2000
 PARQUET_TYPES = frozenset(
     {"application/vnd.apache.parquet", "application/x-parquet", "application/parquet"}
 )
-WARNINGS_HEADER = "x-tabpipe-warnings"
 
 
 def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -66,146 +55,41 @@ def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
-def _content_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-async def _body(request: Request, limit: int) -> bytes:
-    """The whole body, refused as soon as it passes ``limit`` bytes (declared or streamed)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"the body has {declared} bytes; the limit is {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"the body has more than {limit} bytes; the limit is {limit}")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _flag(request: Request, name: str) -> bool:
-    value = request.query_params.get(name)
-    if value is None:
-        return False
-    if value.lower() in {"1", "true", "yes"}:
-        return True
-    if value.lower() in {"0", "false", "no"}:
-        return False
-    raise RequestError(f"query parameter {name!r} must be true or false, got {value!r}", field=name)
-
-
 def create_app(settings: ServeSettings) -> FastAPI:
     """A FastAPI app serving ``settings.model``; ready once the model is loaded and warmed."""
-    holder = ModelHolder(settings)
-    metrics = Metrics(settings.model)
-    keys = KeyRing.load(settings.api_keys_env, settings.api_keys_file)
-
-    def on_loaded(loaded: Loaded) -> None:
-        metrics.version.labels(settings.model).set(loaded.version)
-
-    def on_swap(loaded: Loaded) -> None:
-        on_loaded(loaded)
-        metrics.swaps.inc()
-
-    async def load() -> None:
-        try:
-            loaded = await asyncio.to_thread(holder.load_current)
-        except Exception as exc:
-            holder.error = f"{type(exc).__name__}: {exc}"
-            log.error("cannot load the model", extra={"event": "load_failed", "error": holder.error})
-            return
-        on_loaded(loaded)
-        log.info(
-            "model loaded and warmed; ready",
-            extra={"event": "ready", "model": settings.model, "version": loaded.version},
-        )
-        if holder.follows_alias:
-            await holder.follow(on_swap)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(load())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            holder.close()
-            log.info("server stopped", extra={"event": "stopped"})
-
-    app = FastAPI(title=f"tabpipe: {settings.model}", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.holder = holder
-    app.state.metrics = metrics
+    svc = Service(settings)
+    app = FastAPI(
+        title=f"tabpipe: {settings.model}", lifespan=svc.lifespan, docs_url=None, redoc_url=None
+    )
+    app.state.service = svc
     app.add_exception_handler(TabpipeError, handle_tabpipe_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
     app.add_exception_handler(Exception, handle_unexpected)
+    _operations(app, svc)
+    _metadata(app, svc)
+    _inference(app, svc)
+    endpoints = frozenset(
+        path for r in app.routes if "{" not in (path := str(getattr(r, "path", "{")))
+    )
+    keys = KeyRing.load(settings.api_keys_env, settings.api_keys_file)
+    app.add_middleware(
+        Edge, keys=keys, metrics=svc.metrics, endpoints=endpoints, access_log=settings.access_log
+    )
+    return app
 
-    async def read_json(request: Request) -> Any:
-        ctype = _content_type(request)
-        if ctype not in {"application/json", ""}:
-            raise UnsupportedMediaTypeError(
-                f"content type {ctype!r} is not supported here; send application/json",
-                field="content-type",
-            )
-        if "inference-header-content-length" in request.headers:
-            raise UnsupportedMediaTypeError(
-                "the binary tensor extension is not supported; send tensors as JSON "
-                "(binary_data=False)",
-                field="inference-header-content-length",
-            )
-        body = await _body(request, settings.max_body_bytes)
-        try:
-            return json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RequestError(f"the body is not valid JSON: {exc}", field="body") from exc
 
-    def check_model(name: str) -> Loaded:
-        if name != settings.model:
-            raise NotFoundError(
-                f"model {name!r} is not served here; this server serves {settings.model!r}"
-            )
-        return holder.get()
-
-    def run(
-        loaded: Loaded, columns: dict[str, Any], max_rows: int, explain: bool
-    ) -> tuple[Checked, Prediction, list[dict[str, float]] | None]:
-        checked = loaded.manifest.signature.check(columns, max_rows=max_rows)
-        metrics.observe_checked(checked)
-        prediction = loaded.predictor.predict(checked.feeds)
-        metrics.observe_prediction(prediction, loaded.version)
-        contributions = loaded.predictor.contributions(checked.feeds) if explain else None
-        return checked, prediction, contributions
-
-    async def predict(
-        loaded: Loaded, columns: dict[str, Any], *, max_rows: int, explain: bool = False
-    ) -> tuple[Checked, Prediction, list[dict[str, float]] | None]:
-        rows = len(next(iter(columns.values()), ()))
-        if rows > THREAD_ROWS or explain:
-            return await asyncio.to_thread(run, loaded, columns, max_rows, explain)
-        return run(loaded, columns, max_rows, explain)
-
-    def warning_headers(checked: Checked, loaded: Loaded) -> dict[str, str]:
-        headers = {"x-model-version": str(loaded.version)}
-        if checked.out_of_range or checked.unseen:
-            parts = [f"out_of_range:{c}={n}" for c, n in checked.out_of_range.items()]
-            parts += [f"unseen:{c}={n}" for c, n in checked.unseen.items()]
-            headers[WARNINGS_HEADER] = ";".join(parts)
-        return headers
-
+def _operations(app: FastAPI, svc: Service) -> None:
     @app.get("/v2/health/live")
     async def live() -> Response:
         return _json({"live": True})
 
     @app.get("/v2/health/ready")
     async def ready() -> Response:
-        current = holder.current
+        current = svc.holder.current
         if current is None:
             body: dict[str, Any] = {"ready": False}
-            if holder.error:
-                body["error"] = holder.error
+            if svc.holder.error:
+                body["error"] = svc.holder.error
             return _json(body, 503)
         return _json({"ready": True, "version": current.version})
 
@@ -218,7 +102,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def metrics_endpoint() -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _metadata(app: FastAPI, svc: Service) -> None:
+    settings = svc.settings
 
     @app.get("/v2")
     async def server_metadata() -> Response:
@@ -229,7 +117,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.get("/v2/models/{name}")
     @app.get("/v2/models/{name}/versions/{version}")
     async def model_metadata(name: str, version: str | None = None) -> Response:
-        loaded = check_model(name)
+        loaded = svc.model(name)
         m = loaded.manifest
         return _json(
             {
@@ -257,18 +145,22 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.get("/v2/models/{name}/ready")
     @app.get("/v2/models/{name}/versions/{version}/ready")
     async def model_ready(name: str, version: str | None = None) -> Response:
-        check_model(name)
+        svc.model(name)
         return _json({"name": name, "ready": True})
+
+
+def _inference(app: FastAPI, svc: Service) -> None:
+    settings = svc.settings
 
     @app.post("/v2/models/{name}/infer")
     @app.post("/v2/models/{name}/versions/{version}/infer")
     async def infer(name: str, request: Request, version: str | None = None) -> Response:
-        loaded = check_model(name)
-        body = await read_json(request)
+        loaded = svc.model(name)
+        body = await svc.read_json(request)
         columns = protocols.parse_oip(body)
         params = body.get("parameters") or {}
         explain = bool(params.get("contributions", False)) if isinstance(params, dict) else False
-        checked, prediction, contributions = await predict(
+        checked, prediction, contributions = await svc.predict(
             loaded, columns, max_rows=settings.max_rows, explain=explain
         )
         request_id = str(body.get("id") or request.scope["state"]["request_id"])
@@ -281,34 +173,34 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 contributions=contributions,
                 warnings=checked.warnings(),
             ),
-            headers=warning_headers(checked, loaded),
+            headers=svc.headers(checked, loaded),
         )
 
     @app.post("/invocations")
     async def invocations(request: Request) -> Response:
-        loaded = holder.get()
-        ctype = _content_type(request)
+        loaded = svc.holder.get()
+        ctype = content_type(request)
         if ctype == "text/csv":
-            columns = protocols.parse_csv(await _body(request, settings.max_body_bytes))
+            columns = protocols.parse_csv(await read_body(request, settings.max_body_bytes))
         elif ctype in {"application/json", ""}:
-            columns = protocols.parse_mlflow(await read_json(request))
+            columns = protocols.parse_mlflow(await svc.read_json(request))
         else:
             raise UnsupportedMediaTypeError(
                 f"content type {ctype!r} is not supported; send application/json or text/csv",
                 field="content-type",
             )
-        checked, prediction, _ = await predict(loaded, columns, max_rows=settings.max_rows)
+        checked, prediction, _ = await svc.predict(loaded, columns, max_rows=settings.max_rows)
         return _json(
             {"predictions": protocols.format_records(prediction, loaded.manifest)},
-            headers=warning_headers(checked, loaded),
+            headers=svc.headers(checked, loaded),
         )
 
     @app.post("/v1/models/{name}/predict")
     async def predict_records(name: str, request: Request) -> Response:
-        loaded = check_model(name)
-        columns, explain = protocols.parse_records(await read_json(request))
-        explain = explain or _flag(request, "contributions")
-        checked, prediction, contributions = await predict(
+        loaded = svc.model(name)
+        columns, explain = protocols.parse_records(await svc.read_json(request))
+        explain = explain or query_flag(request, "contributions")
+        checked, prediction, contributions = await svc.predict(
             loaded, columns, max_rows=settings.max_rows, explain=explain
         )
         return _json(
@@ -319,33 +211,27 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 "predictions": protocols.format_records(prediction, loaded.manifest, contributions),
                 "warnings": checked.warnings(),
             },
-            headers=warning_headers(checked, loaded),
+            headers=svc.headers(checked, loaded),
         )
 
     @app.post("/v1/models/{name}/batch")
     async def batch(name: str, request: Request) -> Response:
-        loaded = check_model(name)
+        loaded = svc.model(name)
         kind, data = await _batch_body(request, settings.max_batch_bytes)
         table = await asyncio.to_thread(protocols.read_table, data, kind)
         columns = protocols.table_columns(table, loaded.manifest.signature.names)
-        checked, prediction, _ = await predict(loaded, columns, max_rows=settings.max_batch_rows)
+        checked, prediction, _ = await svc.predict(
+            loaded, columns, max_rows=settings.max_batch_rows
+        )
         out = await asyncio.to_thread(
             protocols.write_scored, table, prediction, loaded.manifest, kind
         )
         media = "text/csv" if kind == "csv" else "application/vnd.apache.parquet"
-        return Response(out, media_type=media, headers=warning_headers(checked, loaded))
-
-    endpoints = frozenset(
-        path for r in app.routes if "{" not in (path := str(getattr(r, "path", "{")))
-    )
-    app.add_middleware(
-        Edge, keys=keys, metrics=metrics, endpoints=endpoints, access_log=settings.access_log
-    )
-    return app
+        return Response(out, media_type=media, headers=svc.headers(checked, loaded))
 
 
 async def _batch_body(request: Request, limit: int) -> tuple[str, bytes]:
-    ctype = _content_type(request)
+    ctype = content_type(request)
     if ctype == "multipart/form-data":
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -353,7 +239,9 @@ async def _batch_body(request: Request, limit: int) -> tuple[str, bytes]:
         form = await request.form(max_files=1, max_fields=4)
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
-            raise RequestError("the form needs a 'file' field with the CSV or Parquet file", field="file")
+            raise RequestError(
+                "the form needs a 'file' field with the CSV or Parquet file", field="file"
+            )
         data = await upload.read()
         if len(data) > limit:
             raise PayloadTooLargeError(f"the file has {len(data)} bytes; the limit is {limit}")
@@ -361,9 +249,9 @@ async def _batch_body(request: Request, limit: int) -> tuple[str, bytes]:
         kind = "parquet" if filename.endswith((".parquet", ".pq")) or data[:4] == b"PAR1" else "csv"
         return kind, data
     if ctype == "text/csv":
-        return "csv", await _body(request, limit)
+        return "csv", await read_body(request, limit)
     if ctype in PARQUET_TYPES or ctype == "application/octet-stream":
-        data = await _body(request, limit)
+        data = await read_body(request, limit)
         if data[:4] != b"PAR1":
             raise RequestError("the body is not a Parquet file (no PAR1 magic)", field="body")
         return "parquet", data

@@ -43,7 +43,9 @@ class KeyRing:
             except OSError as exc:
                 raise ConfigError(f"cannot read the API key file {file}: {exc}") from exc
             keys += [
-                line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+                line.strip()
+                for line in text.splitlines()
+                if line.strip() and not line.startswith("#")
             ]
         return cls([k for k in keys if k])
 

@@ -32,7 +32,12 @@ access = logging.getLogger("tabpipe.serving.access")
 
 class Edge:
     def __init__(
-        self, app: ASGIApp, *, keys: KeyRing, metrics: Metrics, endpoints: frozenset[str],
+        self,
+        app: ASGIApp,
+        *,
+        keys: KeyRing,
+        metrics: Metrics,
+        endpoints: frozenset[str],
         access_log: bool,
     ) -> None:
         self.app = app
@@ -62,8 +67,10 @@ class Edge:
 
         path: str = scope["path"]
         try:
-            if self.keys.enabled and path not in OPEN_PATHS and not self.keys.accepts(
-                presented_key(headers)
+            if (
+                self.keys.enabled
+                and path not in OPEN_PATHS
+                and not self.keys.accepts(presented_key(headers))
             ):
                 await _unauthorized(send_with_id)
             else:
@@ -71,7 +78,9 @@ class Edge:
         finally:
             self._record(scope, path, request_id, status, time.perf_counter() - started)
 
-    def _record(self, scope: Scope, path: str, request_id: str, status: int, elapsed: float) -> None:
+    def _record(
+        self, scope: Scope, path: str, request_id: str, status: int, elapsed: float
+    ) -> None:
         endpoint = _endpoint(path, self.endpoints)
         self.metrics.observe_request(endpoint, scope["method"], status, elapsed)
         if self.access_log and access.isEnabledFor(logging.INFO):

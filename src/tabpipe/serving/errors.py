@@ -69,7 +69,9 @@ async def handle_http_error(_: Request, exc: Exception) -> JSONResponse:
     status = int(getattr(exc, "status_code", 500))
     detail = str(getattr(exc, "detail", exc))
     return JSONResponse(
-        error_body(detail, HTTP_CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR")),
+        error_body(
+            detail, HTTP_CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR")
+        ),
         status_code=status,
         headers=getattr(exc, "headers", None),
     )

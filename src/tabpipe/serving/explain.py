@@ -35,7 +35,7 @@ def _booster_kind(model: Any) -> str | None:
 
 def supports_contributions(pipeline: Any) -> bool:
     steps = getattr(pipeline, "steps", None)
-    return bool(steps) and _booster_kind(steps[-1][1]) is not None
+    return bool(steps) and _booster_kind(steps[-1][1]) is not None  # type: ignore[index]
 
 
 def _groups(preprocessor: Any, names: list[str]) -> list[str]:
@@ -115,4 +115,6 @@ def _groups_safe(preprocessor: Any, columns: list[str]) -> list[str]:
     try:
         return _groups(preprocessor, columns)
     except (AttributeError, ValueError, TypeError) as exc:
-        raise RequestError(f"contributions are not available for this preprocessing: {exc}") from exc
+        raise RequestError(
+            f"contributions are not available for this preprocessing: {exc}"
+        ) from exc

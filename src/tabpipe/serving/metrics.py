@@ -19,31 +19,42 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "tabpipe_requests", "HTTP requests by endpoint, method and status",
-            ["endpoint", "method", "status"], registry=r,
+            "tabpipe_requests",
+            "HTTP requests by endpoint, method and status",
+            ["endpoint", "method", "status"],
+            registry=r,
         )
         self.latency = Histogram(
-            "tabpipe_request_seconds", "Request latency in seconds, by endpoint",
-            ["endpoint"], buckets=LATENCY_BUCKETS, registry=r,
+            "tabpipe_request_seconds",
+            "Request latency in seconds, by endpoint",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.rows = Counter("tabpipe_predicted_rows", "Rows predicted", ["version"], registry=r)
         self.classes = Counter(
             "tabpipe_predicted_class", "Predicted classes (classifiers)", ["label"], registry=r
         )
         self.scores = Histogram(
-            "tabpipe_prediction_confidence", "Probability of the predicted class (sampled)",
-            buckets=SCORE_BUCKETS, registry=r,
+            "tabpipe_prediction_confidence",
+            "Probability of the predicted class (sampled)",
+            buckets=SCORE_BUCKETS,
+            registry=r,
         )
         self.values = Summary(
             "tabpipe_prediction_value", "Predicted values (regression, sampled)", registry=r
         )
         self.unseen = Counter(
-            "tabpipe_unseen_categories", "Category values not seen in training", ["column"],
+            "tabpipe_unseen_categories",
+            "Category values not seen in training",
+            ["column"],
             registry=r,
         )
         self.out_of_range = Counter(
-            "tabpipe_out_of_range_values", "Numeric values outside the training range",
-            ["column"], registry=r,
+            "tabpipe_out_of_range_values",
+            "Numeric values outside the training range",
+            ["column"],
+            registry=r,
         )
         self.version = Gauge(
             "tabpipe_model_version", "Version of the model being served", ["model"], registry=r
@@ -68,7 +79,9 @@ class Metrics:
             for value in prediction.values[:SAMPLED_ROWS]:
                 self.values.observe(float(value))
             return
-        labels, counts = np.unique(np.asarray([str(v) for v in prediction.values]), return_counts=True)
+        labels, counts = np.unique(
+            np.asarray([str(v) for v in prediction.values]), return_counts=True
+        )
         for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
             self.classes.labels(label).inc(count)
         for p in prediction.proba[:SAMPLED_ROWS].max(axis=1).tolist():

@@ -180,9 +180,7 @@ def table_columns(table: Any, names: list[str]) -> dict[str, Any]:
     return out
 
 
-def write_scored(
-    table: Any, prediction: Prediction, manifest: Manifest, kind: str
-) -> bytes:
+def write_scored(table: Any, prediction: Prediction, manifest: Manifest, kind: str) -> bytes:
     """The input table plus ``prediction`` and ``proba_<class>`` columns, as CSV or Parquet."""
     import pyarrow as pa
 

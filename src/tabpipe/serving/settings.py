@@ -32,7 +32,9 @@ class ServeSettings(BaseModel):
     max_batch_bytes: int = Field(256 * 1024 * 1024, ge=1, description="Bytes per batch upload.")
     api_keys_env: str = API_KEYS_ENV
     api_keys_file: Path | None = None
-    poll_seconds: float = Field(5.0, ge=0, description="Alias polling period; 0 turns hot swap off.")
+    poll_seconds: float = Field(
+        5.0, ge=0, description="Alias polling period; 0 turns hot swap off."
+    )
     access_log: bool = True
 
     @model_validator(mode="after")

@@ -1,0 +1,160 @@
+"""What the routes share: the model holder, metrics, body reading and the predict path."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from tabpipe.errors import NotFoundError, PayloadTooLargeError, RequestError
+from tabpipe.packaging.signature import Checked
+from tabpipe.serving.errors import UnsupportedMediaTypeError
+from tabpipe.serving.holder import Loaded, ModelHolder
+from tabpipe.serving.metrics import Metrics
+from tabpipe.serving.runtime import Prediction
+from tabpipe.serving.settings import ServeSettings
+
+log = logging.getLogger("tabpipe.serving")
+#: Requests with more rows than this run off the event loop.
+THREAD_ROWS = 2000
+WARNINGS_HEADER = "x-tabpipe-warnings"
+Result = tuple[Checked, Prediction, list[dict[str, float]] | None]
+
+
+def content_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refused as soon as it passes ``limit`` bytes (declared or streamed)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"the body has {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(
+                f"the body has more than {limit} bytes; the limit is {limit}"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def query_flag(request: Request, name: str) -> bool:
+    value = request.query_params.get(name)
+    if value is None:
+        return False
+    if value.lower() in {"1", "true", "yes"}:
+        return True
+    if value.lower() in {"0", "false", "no"}:
+        return False
+    raise RequestError(f"query parameter {name!r} must be true or false, got {value!r}", field=name)
+
+
+class Service:
+    """One served model: loading, hot swap, validation, prediction and its metrics."""
+
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        self.holder = ModelHolder(settings)
+        self.metrics = Metrics(settings.model)
+
+    # lifecycle ---------------------------------------------------------------
+    def _loaded(self, loaded: Loaded) -> None:
+        self.metrics.version.labels(self.settings.model).set(loaded.version)
+
+    def _swapped(self, loaded: Loaded) -> None:
+        self._loaded(loaded)
+        self.metrics.swaps.inc()
+
+    async def _load_then_follow(self) -> None:
+        try:
+            loaded = await asyncio.to_thread(self.holder.load_current)
+        except Exception as exc:
+            self.holder.error = f"{type(exc).__name__}: {exc}"
+            log.error(
+                "cannot load the model", extra={"event": "load_failed", "error": self.holder.error}
+            )
+            return
+        self._loaded(loaded)
+        log.info(
+            "model loaded and warmed; ready",
+            extra={"event": "ready", "model": self.settings.model, "version": loaded.version},
+        )
+        if self.holder.follows_alias:
+            await self.holder.follow(self._swapped)
+
+    @asynccontextmanager
+    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        """Load in the background (readiness says when done); stop polling on shutdown."""
+        task = asyncio.create_task(self._load_then_follow())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            self.holder.close()
+            log.info("server stopped", extra={"event": "stopped"})
+
+    # requests ----------------------------------------------------------------
+    async def read_json(self, request: Request) -> Any:
+        ctype = content_type(request)
+        if ctype not in {"application/json", ""}:
+            raise UnsupportedMediaTypeError(
+                f"content type {ctype!r} is not supported here; send application/json",
+                field="content-type",
+            )
+        if "inference-header-content-length" in request.headers:
+            raise UnsupportedMediaTypeError(
+                "the binary tensor extension is not supported; send tensors as JSON "
+                "(binary_data=False)",
+                field="inference-header-content-length",
+            )
+        body = await read_body(request, self.settings.max_body_bytes)
+        try:
+            return json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RequestError(f"the body is not valid JSON: {exc}", field="body") from exc
+
+    def model(self, name: str) -> Loaded:
+        if name != self.settings.model:
+            raise NotFoundError(
+                f"model {name!r} is not served here; this server serves {self.settings.model!r}"
+            )
+        return self.holder.get()
+
+    def _run(self, loaded: Loaded, columns: dict[str, Any], max_rows: int, explain: bool) -> Result:
+        checked = loaded.manifest.signature.check(columns, max_rows=max_rows)
+        self.metrics.observe_checked(checked)
+        prediction = loaded.predictor.predict(checked.feeds)
+        self.metrics.observe_prediction(prediction, loaded.version)
+        contributions = loaded.predictor.contributions(checked.feeds) if explain else None
+        return checked, prediction, contributions
+
+    async def predict(
+        self, loaded: Loaded, columns: dict[str, Any], *, max_rows: int, explain: bool = False
+    ) -> Result:
+        """Validate, predict, count; large requests and explanations run off the event loop."""
+        rows = len(next(iter(columns.values()), ()))
+        if rows > THREAD_ROWS or explain:
+            return await asyncio.to_thread(self._run, loaded, columns, max_rows, explain)
+        return self._run(loaded, columns, max_rows, explain)
+
+    @staticmethod
+    def headers(checked: Checked, loaded: Loaded) -> dict[str, str]:
+        """The model version, and the counted warnings when there are any."""
+        headers = {"x-model-version": str(loaded.version)}
+        if checked.out_of_range or checked.unseen:
+            parts = [f"out_of_range:{c}={n}" for c, n in checked.out_of_range.items()]
+            parts += [f"unseen:{c}={n}" for c, n in checked.unseen.items()]
+            headers[WARNINGS_HEADER] = ";".join(parts)
+        return headers
