@@ -1,7 +1,12 @@
-"""Clients the project did not write: Triton's OIP v2 HTTP client."""
+"""Clients the project did not write: Triton's OIP v2 HTTP client, MLflow's scoring client."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
+import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
@@ -55,3 +60,39 @@ def test_triton_client_sees_errors_as_errors(live_server: str) -> None:
         client.infer("titanic", inputs(bad))
     with pytest.raises(InferenceServerException):
         client.get_model_metadata("unknown")
+
+
+MLFLOW_PY = Path.home() / ".cache" / "tabpipe-peers" / "mlflow" / "bin" / "python"
+
+
+@pytest.mark.skipif(not MLFLOW_PY.exists(), reason=f"MLflow venv missing at {MLFLOW_PY}")
+def test_mlflow_scoring_client_against_invocations(live_server: str) -> None:
+    """MLflow's own client and payload helpers talk to /invocations and parse the answer."""
+    host, port = live_server.removeprefix("http://").split(":")
+    script = f"""
+import json
+import pandas as pd
+from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+from mlflow.models.utils import convert_input_example_to_serving_input
+rows = pd.DataFrame(json.loads({json.dumps(json.dumps(ROWS))}))
+client = ScoringServerClient({host!r}, {port})
+client.wait_server_ready(timeout=30)
+split = client.invoke(rows).get_predictions()
+records = json.loads(convert_input_example_to_serving_input(rows))
+print(json.dumps({{"split": split["proba_1"].tolist(), "payload_keys": list(records)}}))
+"""
+    done = subprocess.run(
+        [str(MLFLOW_PY), "-c", script], check=False, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["payload_keys"] == ["dataframe_split"]
+    direct = httpx.post(
+        f"{live_server}/invocations",
+        json={
+            "dataframe_records": [
+                dict(zip(ROWS, r, strict=True)) for r in zip(*ROWS.values(), strict=True)
+            ]
+        },
+    ).json()["predictions"]
+    assert result["split"] == pytest.approx([p["proba_1"] for p in direct])

@@ -1,0 +1,87 @@
+"""MLflow ``python_function`` loader for a tabpipe bundle exported with ``tabpipe export``.
+
+This file is copied verbatim into the exported model's ``code/`` folder and
+named by ``loader_module`` in its ``MLmodel``. It runs ``model.onnx`` with
+onnxruntime; it needs numpy, pandas and onnxruntime, never tabpipe, and it
+unpickles nothing. The category rule is the one tabpipe applies everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MISSING_MARKERS = frozenset({"", "?", "na", "n/a", "nan", "null", "none", "-", "--"})
+
+
+def _category(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        text = value.strip()
+        return "" if text.lower() in MISSING_MARKERS else text
+    if isinstance(value, float | np.floating):
+        if math.isnan(value):
+            return ""
+        if float(value).is_integer():
+            return str(int(value))
+    return str(value)
+
+
+class TabpipeOnnxModel:
+    """``predict(DataFrame) -> DataFrame`` with ``prediction`` and ``proba_<class>``."""
+
+    def __init__(self, data_path: str) -> None:
+        import onnxruntime as ort
+
+        folder = Path(data_path)
+        spec = json.loads((folder / "tabpipe.json").read_text(encoding="utf-8"))
+        self.columns: list[dict[str, Any]] = spec["columns"]
+        self.task: str = spec["task"]
+        self.classes: list[Any] = spec.get("classes") or []
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            str(folder / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self.output = "variable" if self.task == "regression" else "probabilities"
+
+    def _feeds(self, frame: Any) -> dict[str, np.ndarray]:
+        import pandas as pd
+
+        feeds: dict[str, np.ndarray] = {}
+        rows = len(frame)
+        for col in self.columns:
+            name = col["name"]
+            values = frame[name] if name in frame else pd.Series([None] * rows)
+            if col["kind"] == "numeric":
+                array = pd.to_numeric(values, errors="raise").to_numpy(
+                    dtype=np.float32, na_value=np.nan
+                )
+            else:
+                array = np.asarray([_category(v) for v in values.tolist()], dtype=object)
+            feeds[name] = array.reshape(-1, 1)
+        return feeds
+
+    def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+        import pandas as pd
+
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        (output,) = self.session.run([self.output], self._feeds(frame))
+        output = np.asarray(output)
+        if self.task == "regression":
+            return pd.DataFrame({"prediction": output.reshape(-1).astype(np.float64)})
+        proba = output.astype(np.float64)
+        result: dict[str, Any] = {"prediction": [self.classes[i] for i in proba.argmax(axis=1)]}
+        for i, cls in enumerate(self.classes):
+            result[f"proba_{cls}"] = proba[:, i]
+        return pd.DataFrame(result)
+
+
+def _load_pyfunc(data_path: str) -> TabpipeOnnxModel:
+    """The entry point MLflow calls with the model's ``data`` folder."""
+    return TabpipeOnnxModel(data_path)
