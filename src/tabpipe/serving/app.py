@@ -65,9 +65,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app.add_exception_handler(TabpipeError, handle_tabpipe_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
     app.add_exception_handler(Exception, handle_unexpected)
+    _inference(app, svc)  # first: routes are matched in order
     _operations(app, svc)
     _metadata(app, svc)
-    _inference(app, svc)
     endpoints = frozenset(
         path for r in app.routes if "{" not in (path := str(getattr(r, "path", "{")))
     )
@@ -150,12 +150,11 @@ def _metadata(app: FastAPI, svc: Service) -> None:
 
 
 def _inference(app: FastAPI, svc: Service) -> None:
+    """The hot endpoints, as plain Starlette routes (no FastAPI parameter resolution)."""
     settings = svc.settings
 
-    @app.post("/v2/models/{name}/infer")
-    @app.post("/v2/models/{name}/versions/{version}/infer")
-    async def infer(name: str, request: Request, version: str | None = None) -> Response:
-        loaded = svc.model(name)
+    async def infer(request: Request) -> Response:
+        loaded = svc.model(request.path_params["name"])
         body = await svc.read_json(request)
         columns = protocols.parse_oip(body)
         params = body.get("parameters") or {}
@@ -176,7 +175,6 @@ def _inference(app: FastAPI, svc: Service) -> None:
             headers=svc.headers(checked, loaded),
         )
 
-    @app.post("/invocations")
     async def invocations(request: Request) -> Response:
         loaded = svc.holder.get()
         ctype = content_type(request)
@@ -195,9 +193,8 @@ def _inference(app: FastAPI, svc: Service) -> None:
             headers=svc.headers(checked, loaded),
         )
 
-    @app.post("/v1/models/{name}/predict")
-    async def predict_records(name: str, request: Request) -> Response:
-        loaded = svc.model(name)
+    async def predict_records(request: Request) -> Response:
+        loaded = svc.model(request.path_params["name"])
         columns, explain = protocols.parse_records(await svc.read_json(request))
         explain = explain or query_flag(request, "contributions")
         checked, prediction, contributions = await svc.predict(
@@ -214,9 +211,8 @@ def _inference(app: FastAPI, svc: Service) -> None:
             headers=svc.headers(checked, loaded),
         )
 
-    @app.post("/v1/models/{name}/batch")
-    async def batch(name: str, request: Request) -> Response:
-        loaded = svc.model(name)
+    async def batch(request: Request) -> Response:
+        loaded = svc.model(request.path_params["name"])
         kind, data = await _batch_body(request, settings.max_batch_bytes)
         table = await asyncio.to_thread(protocols.read_table, data, kind)
         columns = protocols.table_columns(table, loaded.manifest.signature.names)
@@ -228,6 +224,13 @@ def _inference(app: FastAPI, svc: Service) -> None:
         )
         media = "text/csv" if kind == "csv" else "application/vnd.apache.parquet"
         return Response(out, media_type=media, headers=svc.headers(checked, loaded))
+
+    post = ["POST"]
+    app.add_route("/v2/models/{name}/infer", infer, methods=post)
+    app.add_route("/v2/models/{name}/versions/{version}/infer", infer, methods=post)
+    app.add_route("/invocations", invocations, methods=post)
+    app.add_route("/v1/models/{name}/predict", predict_records, methods=post)
+    app.add_route("/v1/models/{name}/batch", batch, methods=post)
 
 
 async def _batch_body(request: Request, limit: int) -> tuple[str, bytes]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
 
@@ -61,10 +63,34 @@ class Metrics:
         )
         self.swaps = Counter("tabpipe_model_swaps", "Hot swaps to a new model version", registry=r)
         self.model = model
+        # label children are looked up once (``labels()`` takes a lock and builds keys)
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._class_children: dict[str, Any] = {}
+        self._rows_children: dict[int, Any] = {}
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(endpoint, method, str(status)).inc()
-        self.latency.labels(endpoint).observe(seconds)
+        key = (endpoint, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(endpoint, method, str(status)),
+                self.latency.labels(endpoint),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def _rows(self, version: int) -> Any:
+        child = self._rows_children.get(version)
+        if child is None:
+            child = self._rows_children[version] = self.rows.labels(str(version))
+        return child
+
+    def _class(self, label: str) -> Any:
+        child = self._class_children.get(label)
+        if child is None:
+            child = self._class_children[label] = self.classes.labels(label)
+        return child
 
     def observe_checked(self, checked: Checked) -> None:
         for column, n in checked.unseen.items():
@@ -74,7 +100,7 @@ class Metrics:
 
     def observe_prediction(self, prediction: Prediction, version: int) -> None:
         n = len(prediction.values)
-        self.rows.labels(str(version)).inc(n)
+        self._rows(version).inc(n)
         if prediction.proba is None:
             for value in prediction.values[:SAMPLED_ROWS]:
                 self.values.observe(float(value))
@@ -83,6 +109,6 @@ class Metrics:
             np.asarray([str(v) for v in prediction.values]), return_counts=True
         )
         for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
-            self.classes.labels(label).inc(count)
+            self._class(label).inc(count)
         for p in prediction.proba[:SAMPLED_ROWS].max(axis=1).tolist():
             self.scores.observe(p)

@@ -1,0 +1,384 @@
+"""Serving benchmark: tabpipe's server against ``mlflow models serve`` of the same model.
+
+For the champion of each dataset (trained here by ``tabpipe run``):
+
+1. in-process single-row latency: the ONNX predictor (validation included) and
+   the native scikit-learn pipeline, median and p99 of many calls;
+2. over HTTP on loopback, one row per request, with wrk in a separate process:
+   p50/p99 latency and throughput at 1, 8 and 64 connections, tabpipe and
+   ``mlflow models serve`` (of tabpipe's MLflow export) interleaved in the same
+   run, both with one worker, both answering ``POST /invocations``.
+
+tabpipe's server runs with validation, Prometheus metrics and its JSON access
+log (to a file) switched on. Results replace the "Serving" section of
+BENCHMARKS.md.
+
+Run:  .venv/bin/python benchmarks/serving.py [--duration 10] [--time-budget 20]
+Needs: wrk (system package) and an MLflow venv at ~/.cache/tabpipe-peers/mlflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+MLFLOW_BIN = Path.home() / ".cache" / "tabpipe-peers" / "mlflow" / "bin"
+DATASETS = {
+    "titanic": (ROOT / "tests" / "data" / "titanic.csv", "Survived"),
+    "churn": (ROOT / "examples" / "data" / "churn.csv", "Churn"),
+}
+CONNECTIONS = (1, 8, 64)
+SECTION = "## Serving"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def train(workspace: Path, name: str, budget: float) -> None:
+    data, target = DATASETS[name]
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "tabpipe"),
+            "run",
+            str(data),
+            "--target",
+            target,
+            "--name",
+            name,
+            "--time-budget",
+            str(budget),
+            "-q",
+            "-w",
+            str(workspace),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def example_row(workspace: Path, name: str) -> dict[str, Any]:
+    """A real row of the dataset (first row), restricted to the signature's columns."""
+    import pandas as pd
+
+    from tabpipe.registry import Registry
+    from tabpipe.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        manifest = Registry(ws).resolve(name)
+        from tabpipe.packaging.bundle import read_manifest
+
+        m = read_manifest(manifest.path)
+    frame = pd.read_csv(DATASETS[name][0], nrows=1)
+    row: dict[str, Any] = {}
+    for col in m.signature.columns:
+        value = frame[col.name].iloc[0] if col.name in frame else None
+        if col.kind == "numeric":
+            number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+            row[col.name] = None if pd.isna(number) else float(number)
+        else:
+            row[col.name] = None if pd.isna(value) else str(value)
+    return row
+
+
+def in_process(workspace: Path, name: str, row: dict[str, Any]) -> dict[str, float]:
+    from tabpipe.registry import Registry
+    from tabpipe.serving.runtime import load_predictor
+    from tabpipe.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        path = Registry(ws).resolve(name).path
+    out: dict[str, float] = {}
+    columns = {k: [v] for k, v in row.items()}
+    for runtime, calls in (("onnx", 3000), ("native", 300)):
+        predictor = load_predictor(path, "native" if runtime == "native" else "onnx")
+        sig = predictor.manifest.signature
+        for _ in range(50):
+            predictor.predict(sig.check(columns).feeds)
+        times = []
+        for _ in range(calls):
+            t = time.perf_counter()
+            predictor.predict(sig.check(columns).feeds)
+            times.append(time.perf_counter() - t)
+        times.sort()
+        out[f"{runtime}_p50_us"] = statistics.median(times) * 1e6
+        out[f"{runtime}_p99_us"] = times[int(len(times) * 0.99)] * 1e6
+    return out
+
+
+def wait_ready(url: str, path: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server for {url} exited with {proc.returncode}")
+        try:
+            if httpx.get(url + path, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout} s")
+
+
+def start_tabpipe(workspace: Path, name: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    from tabpipe.serving.settings import ServeSettings
+
+    settings = ServeSettings(workspace=workspace, model=name, poll_seconds=5)
+    env = {**os.environ, "TABPIPE_SERVE_SETTINGS": settings.model_dump_json()}
+    with log.open("wb") as sink:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "tabpipe.serving.app:app_from_env",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env=env,
+            stderr=sink,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def start_mlflow(model: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PATH": f"{MLFLOW_BIN}:{os.environ['PATH']}"}
+    with log.open("wb") as sink:
+        return subprocess.Popen(
+            [
+                str(MLFLOW_BIN / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                str(model),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "--env-manager",
+                "local",
+                "-w",
+                "1",
+            ],
+            env=env,
+            stderr=sink,
+            stdout=sink,
+            start_new_session=True,
+        )
+
+
+def wrk(url: str, body: str, connections: int, duration: int, tmp: Path) -> dict[str, float]:
+    script = tmp / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    threads = min(connections, 2)
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{duration}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url + "/invocations",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return parse_wrk(done.stdout)
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def parse_wrk(out: str) -> dict[str, float]:
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    assert p50 and p99 and rps and total, out
+    return {
+        "p50_ms": _ms(p50.group(1)),
+        "p99_ms": _ms(p99.group(1)),
+        "rps": float(rps.group(1)),
+        "requests": float(total.group(1)),
+        "failed": float(non2xx.group(1) if non2xx else 0)
+        + (sum(int(g) for g in errors.groups()) if errors else 0),
+    }
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def bench_dataset(
+    name: str, workspace: Path, tmp: Path, duration: int
+) -> tuple[dict[str, float], dict[str, dict[int, dict[str, float]]], str]:
+    from tabpipe.packaging.bundle import read_manifest
+    from tabpipe.packaging.export import export_registered
+    from tabpipe.registry import Registry
+    from tabpipe.workspace import Workspace
+
+    row = example_row(workspace, name)
+    local = in_process(workspace, name, row)
+    mlflow_model = tmp / f"{name}-mlflow"
+    with Workspace(workspace) as ws:
+        export_registered(ws, name, "mlflow", mlflow_model)
+        family = read_manifest(Registry(ws).resolve(name).path).family
+    body = json.dumps({"dataframe_split": {"columns": list(row), "data": [list(row.values())]}})
+    t_port, m_port = free_port(), free_port()
+    t_url, m_url = f"http://127.0.0.1:{t_port}", f"http://127.0.0.1:{m_port}"
+    servers = [
+        start_tabpipe(workspace, name, t_port, tmp / f"{name}-tabpipe.log"),
+        start_mlflow(mlflow_model, m_port, tmp / f"{name}-mlflow.log"),
+    ]
+    http: dict[str, dict[int, dict[str, float]]] = {"tabpipe": {}, "mlflow": {}}
+    try:
+        wait_ready(t_url, "/v2/health/ready", servers[0])
+        wait_ready(m_url, "/ping", servers[1])
+        for url in (t_url, m_url):  # same answer from both before timing anything
+            r = httpx.post(
+                url + "/invocations", content=body, headers={"content-type": "application/json"}
+            )
+            assert r.status_code == 200, r.text
+        for connections in CONNECTIONS:
+            for system, url in (("tabpipe", t_url), ("mlflow", m_url)):
+                http[system][connections] = wrk(url, body, connections, duration, tmp)
+                print(name, system, connections, http[system][connections], flush=True)
+    finally:
+        for proc in servers:
+            stop(proc)
+    return local, http, family
+
+
+def render(results: dict[str, Any], command: str, duration: int) -> str:
+    lines = [
+        SECTION,
+        "",
+        f"Command: `{command}` (wrk {duration} s per point, one row per request, "
+        "`POST /invocations` with a `dataframe_split` body to both servers, one worker each; "
+        "systems interleaved within the run).",
+        "",
+        "The machine is shared: 2 cores, with other helpers' builds and tests running at the "
+        "same time, and wrk itself takes CPU from the servers; absolute numbers move by tens "
+        "of percent between runs, ratios less. tabpipe runs with validation, Prometheus "
+        "metrics, request ids and its JSON access log (to a file) on; it has no prediction "
+        "log yet. `mlflow models serve` (MLflow 3.17) serves tabpipe's MLflow export of the "
+        "same bundle, which runs the same ONNX graph through pandas in MLflow's pyfunc.",
+        "",
+        "In-process single-row latency (median / p99 of many calls, validation included):",
+        "",
+        "| dataset | champion | ONNX runtime p50 | p99 | native pipeline p50 | p99 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        loc = r["local"]
+        lines.append(
+            f"| {name} | {r['family']} | {loc['onnx_p50_us']:.0f} µs | {loc['onnx_p99_us']:.0f} µs "
+            f"| {loc['native_p50_us'] / 1000:.2f} ms | {loc['native_p99_us'] / 1000:.2f} ms |"
+        )
+    lines += [
+        "",
+        "Over HTTP on loopback (wrk):",
+        "",
+        "| dataset | connections | tabpipe p50 | tabpipe p99 | tabpipe req/s | failed "
+        "| mlflow p50 | mlflow p99 | mlflow req/s | failed | throughput ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        for c in CONNECTIONS:
+            t, m = r["http"]["tabpipe"][c], r["http"]["mlflow"][c]
+            ratio = t["rps"] / m["rps"] if m["rps"] else float("inf")
+            lines.append(
+                f"| {name} | {c} | {t['p50_ms']:.2f} ms | {t['p99_ms']:.2f} ms | {t['rps']:,.0f} "
+                f"| {t['failed']:.0f} | {m['p50_ms']:.2f} ms | {m['p99_ms']:.2f} ms "
+                f"| {m['rps']:,.0f} | {m['failed']:.0f} | {ratio:.0f}× |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_section(text: str) -> None:
+    path = ROOT / "BENCHMARKS.md"
+    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
+    updated = (
+        pattern.sub(text + "\n", current)
+        if pattern.search(current)
+        else (current.rstrip("\n") + "\n\n" + text)
+    )
+    path.write_text(updated, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--time-budget", type=float, default=20.0)
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install -y wrk")
+    if not (MLFLOW_BIN / "mlflow").exists():
+        sys.exit(f"MLflow is needed in {MLFLOW_BIN.parent} (see docs/serving.md)")
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="tabpipe-bench-") as folder:
+        tmp = Path(folder)
+        for name in args.datasets:
+            workspace = tmp / f"ws-{name}"
+            train(workspace, name, args.time_budget)
+            local, http, family = bench_dataset(name, workspace, tmp, args.duration)
+            results[name] = {"local": local, "http": http, "family": family}
+    command = "python benchmarks/serving.py " + " ".join(sys.argv[1:])
+    write_section(render(results, command.strip(), args.duration))
+    print(render(results, command.strip(), args.duration))
+
+
+if __name__ == "__main__":
+    main()
