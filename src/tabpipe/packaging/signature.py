@@ -214,7 +214,7 @@ def _numeric_scalars(col: ColumnSpec, values: Sequence[Any], checked: Checked) -
     for i, value in enumerate(values):
         kind = type(value)
         x = float(value) if kind is float or kind is int else _to_number(value, col.name, i)
-        if x != x:  # NaN
+        if math.isnan(x):
             if not col.nullable:
                 raise RequestError(
                     f"column {col.name!r}, row {i}: a value is required (the column is not "
