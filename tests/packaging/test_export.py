@@ -65,6 +65,7 @@ def test_export_refuses_a_non_empty_folder_and_unknown_formats(tmp_path: Path) -
 
 
 @pytest.mark.skipif(not MLFLOW_PY.exists(), reason=f"MLflow venv missing at {MLFLOW_PY}")
+@pytest.mark.slow
 def test_mlflow_pyfunc_loads_with_mlflow_and_matches(tmp_path: Path) -> None:
     out = export(FIXTURE, tmp_path / "mlflow", "mlflow")
     script = f"""

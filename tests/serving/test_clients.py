@@ -66,6 +66,7 @@ MLFLOW_PY = Path.home() / ".cache" / "tabpipe-peers" / "mlflow" / "bin" / "pytho
 
 
 @pytest.mark.skipif(not MLFLOW_PY.exists(), reason=f"MLflow venv missing at {MLFLOW_PY}")
+@pytest.mark.slow
 def test_mlflow_scoring_client_against_invocations(live_server: str) -> None:
     """MLflow's own client and payload helpers talk to /invocations and parse the answer."""
     host, port = live_server.removeprefix("http://").split(":")

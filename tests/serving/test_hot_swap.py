@@ -105,6 +105,7 @@ def test_champion_moves_while_serving_and_no_request_fails(
     assert "male" not in log
 
 
+@pytest.mark.slow
 def test_graceful_shutdown_finishes_in_flight_requests(
     workspace: Path, server_factory: Any
 ) -> None:
