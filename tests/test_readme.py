@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -75,6 +76,8 @@ def test_every_readme_command_runs(tmp_path: Path) -> None:
         assert server is not None
     finally:
         (ROOT / "scored.csv").unlink(missing_ok=True)
+        for exported in ROOT.glob("churn-*"):  # `tabpipe export` examples
+            shutil.rmtree(exported)
         if server is not None:
             server.terminate()
             server.wait(timeout=30)

@@ -43,12 +43,12 @@ def test_onnx_export_runs_alone(tmp_path: Path) -> None:
     doc = json.loads((out / "signature.json").read_text())
     session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     feeds = {
-        c["name"]: (
+        onnx_name: (
             np.array(ROWS[c["name"]], dtype=np.float32)
             if c["kind"] == "numeric"
             else np.array([v or "" for v in ROWS[c["name"]]], dtype=object)
         ).reshape(-1, 1)
-        for c in doc["columns"]
+        for onnx_name, c in zip(doc["onnx_inputs"], doc["columns"], strict=True)
     }
     (proba,) = session.run([doc["onnx_output"]], feeds)
     assert np.allclose(proba, tabpipe_proba(ROWS), atol=1e-6)

@@ -69,9 +69,22 @@ def export(
     return target
 
 
-def signature_document(manifest: Manifest) -> dict[str, Any]:
-    """The input and output description that travels with ONNX and MLflow exports."""
+def signature_document(manifest: Manifest, bundle: Path | None = None) -> dict[str, Any]:
+    """The input and output description that travels with ONNX and MLflow exports.
+
+    ``onnx_inputs`` are the graph's input names in column order (ONNX renames
+    some, e.g. a name starting with a digit).
+    """
+    onnx_inputs = manifest.signature.names
+    if bundle is not None:
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(
+            str(bundle / "model.onnx"), providers=["CPUExecutionProvider"]
+        )
+        onnx_inputs = [i.name for i in session.get_inputs()]
     return {
+        "onnx_inputs": onnx_inputs,
         "name": manifest.name,
         "task": manifest.task,
         "target": manifest.target,
@@ -86,7 +99,7 @@ def signature_document(manifest: Manifest) -> dict[str, Any]:
 def _onnx(bundle: Path, manifest: Manifest, out: Path) -> None:
     shutil.copyfile(bundle / "model.onnx", out / "model.onnx")
     (out / "signature.json").write_text(
-        json.dumps(signature_document(manifest), indent=2), encoding="utf-8"
+        json.dumps(signature_document(manifest, bundle), indent=2), encoding="utf-8"
     )
 
 
@@ -117,7 +130,7 @@ def write_mlflow(bundle: Path, manifest: Manifest, out: Path) -> None:
     shutil.copyfile(Path(mlflow_pyfunc.__file__), out / "code" / "tabpipe_onnx_pyfunc.py")
     shutil.copyfile(bundle / "model.onnx", out / "data" / "model.onnx")
     (out / "data" / "tabpipe.json").write_text(
-        json.dumps(signature_document(manifest), indent=2), encoding="utf-8"
+        json.dumps(signature_document(manifest, bundle), indent=2), encoding="utf-8"
     )
     inputs = [
         {

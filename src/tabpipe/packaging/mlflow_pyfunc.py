@@ -49,6 +49,11 @@ class TabpipeOnnxModel:
             str(folder / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
         )
         self.output = "variable" if self.task == "regression" else "probabilities"
+        # ONNX may rename inputs (a leading digit gets '_'); inputs keep the column order
+        self.inputs = [
+            (i.name, c["name"])
+            for i, c in zip(self.session.get_inputs(), self.columns, strict=True)
+        ]
 
     def _feeds(self, frame: Any) -> dict[str, np.ndarray]:
         import pandas as pd
@@ -71,7 +76,10 @@ class TabpipeOnnxModel:
         import pandas as pd
 
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        (output,) = self.session.run([self.output], self._feeds(frame))
+        feeds = self._feeds(frame)
+        (output,) = self.session.run(
+            [self.output], {onnx_name: feeds[name] for onnx_name, name in self.inputs}
+        )
         output = np.asarray(output)
         if self.task == "regression":
             return pd.DataFrame({"prediction": output.reshape(-1).astype(np.float64)})
