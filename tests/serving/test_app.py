@@ -259,12 +259,28 @@ def test_api_keys_from_env_and_file(
         assert client.get("/metrics").status_code == 200
 
 
+def test_startup_load_fails_loudly(settings_factory: Any) -> None:
+    from tabpipe.serving.errors import NotReadyError
+
+    with (
+        pytest.raises(NotReadyError, match="no_such_model"),
+        TestClient(create_app(settings_factory(model="no_such_model"))),
+    ):
+        pass
+
+
+def test_background_load_turns_ready(settings_factory: Any, ready: Any) -> None:
+    with TestClient(create_app(settings_factory(load="background"))) as client:
+        ready(client)
+        assert records(client, [ROW]).status_code == 200
+
+
 def test_auth_is_off_without_keys(client: TestClient) -> None:
     assert records(client, [ROW]).status_code == 200
 
 
 def test_not_ready_is_503_with_the_reason(settings_factory: Any) -> None:
-    app = create_app(settings_factory(model="no_such_model"))
+    app = create_app(settings_factory(model="no_such_model", load="background"))
     with TestClient(app) as client:
         for _ in range(200):
             body = client.get("/v2/health/ready").json()

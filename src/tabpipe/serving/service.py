@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 
 from tabpipe.errors import NotFoundError, PayloadTooLargeError, RequestError
 from tabpipe.packaging.signature import Checked
-from tabpipe.serving.errors import UnsupportedMediaTypeError
+from tabpipe.serving.errors import NotReadyError, UnsupportedMediaTypeError
 from tabpipe.serving.holder import Loaded, ModelHolder
 from tabpipe.serving.metrics import Metrics
 from tabpipe.serving.runtime import Prediction
@@ -75,7 +75,7 @@ class Service:
         self._loaded(loaded)
         self.metrics.swaps.inc()
 
-    async def _load_then_follow(self) -> None:
+    async def _load(self) -> bool:
         try:
             loaded = await asyncio.to_thread(self.holder.load_current)
         except Exception as exc:
@@ -83,19 +83,27 @@ class Service:
             log.error(
                 "cannot load the model", extra={"event": "load_failed", "error": self.holder.error}
             )
-            return
+            return False
         self._loaded(loaded)
         log.info(
             "model loaded and warmed; ready",
             extra={"event": "ready", "model": self.settings.model, "version": loaded.version},
         )
+        return True
+
+    async def _follow(self, load_first: bool) -> None:
+        if load_first and not await self._load():
+            return
         if self.holder.follows_alias:
             await self.holder.follow(self._swapped)
 
     @asynccontextmanager
     async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
-        """Load in the background (readiness says when done); stop polling on shutdown."""
-        task = asyncio.create_task(self._load_then_follow())
+        """Load (at startup or in the background) and follow the alias; stop on shutdown."""
+        background = self.settings.load == "background"
+        if not background and not await self._load():
+            raise NotReadyError(f"cannot serve {self.settings.model!r}: {self.holder.error}")
+        task = asyncio.create_task(self._follow(load_first=background))
         try:
             yield
         finally:

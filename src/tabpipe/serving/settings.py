@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -36,6 +37,12 @@ class ServeSettings(BaseModel):
         5.0, ge=0, description="Alias polling period; 0 turns hot swap off."
     )
     access_log: bool = True
+    load: Literal["startup", "background"] = Field(
+        "startup",
+        description="startup: the app starts (and accepts requests) only once the model is "
+        "loaded and warmed, and fails to start if it cannot be; background: it starts at once, "
+        "answers 503 and reports not ready until then.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ServeSettings:
