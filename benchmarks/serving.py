@@ -299,7 +299,27 @@ def bench_dataset(
     return local, http, family
 
 
-def render(results: dict[str, Any], command: str, duration: int) -> str:
+def targets(results: dict[str, Any]) -> list[str]:
+    """The issue's targets, each with the measured figure and met or not."""
+    out = []
+    for name, r in results.items():
+        limit = 100 if r["family"] in {"ensemble", "stack"} else 50
+        onnx = r["local"]["onnx_p50_us"]
+        t8, m8 = r["http"]["tabpipe"][8], r["http"]["mlflow"][8]
+        ratio = t8["rps"] / m8["rps"] if m8["rps"] else float("inf")
+        failed = r["http"]["tabpipe"][64]["failed"]
+        out.append(
+            f"- {name}: in-process {onnx:.0f} µs (target < {limit} µs: "
+            f"{'met' if onnx < limit else 'missed'}); HTTP p50 at 8 connections "
+            f"{t8['p50_ms']:.2f} ms (< 1 ms: {'met' if t8['p50_ms'] < 1 else 'missed'}), "
+            f"p99 {t8['p99_ms']:.2f} ms (< 5 ms: {'met' if t8['p99_ms'] < 5 else 'missed'}); "
+            f"throughput {ratio:.0f}× mlflow (≥ 30×: {'met' if ratio >= 30 else 'missed'}); "
+            f"failed requests at 64 connections: {failed:.0f} ({'met' if failed == 0 else 'missed'})"
+        )
+    return out
+
+
+def render(results: dict[str, Any], command: str, duration: int, load: tuple[float, float]) -> str:
     lines = [
         SECTION,
         "",
@@ -313,6 +333,8 @@ def render(results: dict[str, Any], command: str, duration: int) -> str:
         "metrics, request ids and its JSON access log (to a file) on; it has no prediction "
         "log yet. `mlflow models serve` (MLflow 3.17) serves tabpipe's MLflow export of the "
         "same bundle, which runs the same ONNX graph through pandas in MLflow's pyfunc.",
+        f"1-minute load average at the start and end of this run: {load[0]:.1f} and "
+        f"{load[1]:.1f} (on 2 cores).",
         "",
         "In-process single-row latency (median / p99 of many calls, validation included):",
         "",
@@ -342,6 +364,7 @@ def render(results: dict[str, Any], command: str, duration: int) -> str:
                 f"| {t['failed']:.0f} | {m['p50_ms']:.2f} ms | {m['p99_ms']:.2f} ms "
                 f"| {m['rps']:,.0f} | {m['failed']:.0f} | {ratio:.0f}× |"
             )
+    lines += ["", "Against the issue's targets:", "", *targets(results)]
     return "\n".join(lines) + "\n"
 
 
@@ -368,6 +391,7 @@ def main() -> None:
     if not (MLFLOW_BIN / "mlflow").exists():
         sys.exit(f"MLflow is needed in {MLFLOW_BIN.parent} (see docs/serving.md)")
     results: dict[str, Any] = {}
+    load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="tabpipe-bench-") as folder:
         tmp = Path(folder)
         for name in args.datasets:
@@ -376,8 +400,9 @@ def main() -> None:
             local, http, family = bench_dataset(name, workspace, tmp, args.duration)
             results[name] = {"local": local, "http": http, "family": family}
     command = "python benchmarks/serving.py " + " ".join(sys.argv[1:])
-    write_section(render(results, command.strip(), args.duration))
-    print(render(results, command.strip(), args.duration))
+    text = render(results, command.strip(), args.duration, (load_start, os.getloadavg()[0]))
+    write_section(text)
+    print(text)
 
 
 if __name__ == "__main__":
