@@ -36,6 +36,15 @@ def test_untrusted_type_is_refused() -> None:
         persist.loads(data, origin="smuggled.skops")
 
 
+def test_callables_from_builtins_and_operator_are_refused() -> None:
+    import operator
+
+    data = sio.dumps({"f": operator.attrgetter("x")})
+    assert sio.get_untrusted_types(data=data)  # skops itself would not trust it either
+    with pytest.raises(BundleError, match="refusing to load types"):
+        persist.loads(data)
+
+
 PICKLE_LOAD = re.compile(
     r"\b(pickle|cPickle|joblib|cloudpickle|dill)\s*\.\s*(load|loads|Unpickler)\b"
     r"|from\s+(pickle|joblib|cloudpickle|dill)\s+import\s+.*\b(load|loads|Unpickler)\b"

@@ -22,12 +22,11 @@ TRUSTED_PREFIXES: tuple[str, ...] = (
     "xgboost.",
     "catboost.",
     "tabpipe.",
-    "builtins.",
-    "collections.",
-    "functools.",
-    "_operator.",
-    "operator.",
 )
+
+#: Exact names trusted outside those modules (no builtins, operator or functools:
+#: a crafted file could name callables there).
+TRUSTED_NAMES: frozenset[str] = frozenset({"collections.OrderedDict"})
 
 
 def dumps(estimator: Any) -> bytes:
@@ -43,7 +42,9 @@ def loads(data: bytes, *, origin: str = "model") -> Any:
     import skops.io as sio
 
     untrusted = sio.get_untrusted_types(data=data)
-    refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    refused = [
+        t for t in untrusted if t not in TRUSTED_NAMES and not t.startswith(TRUSTED_PREFIXES)
+    ]
     if refused:
         raise BundleError(
             f"{origin}: refusing to load types outside the trusted list: {', '.join(refused)}"
