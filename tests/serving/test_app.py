@@ -292,3 +292,9 @@ def test_not_ready_is_503_with_the_reason(settings_factory: Any) -> None:
         response = client.post("/invocations", json={"dataframe_records": [ROW]})
         assert response.status_code == 503
         assert response.json()["error_code"] == "NOT_READY"
+
+
+def test_prediction_page_is_served_at_the_root(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "Sex" in page.text and "<form" in page.text

@@ -41,6 +41,7 @@ from tabpipe.serving.errors import (
 )
 from tabpipe.serving.service import Service, content_type, query_flag, read_body
 from tabpipe.serving.settings import ServeSettings
+from tabpipe.ui.predict_page import predict_router
 
 __all__ = ["SETTINGS_ENV", "ServeSettings", "app_from_env", "create_app"]
 
@@ -68,6 +69,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     _inference(app, svc)  # first: routes are matched in order
     _operations(app, svc)
     _metadata(app, svc)
+    app.include_router(predict_router(svc.holder.get))  # the prediction page at /
     endpoints = frozenset(
         path for r in app.routes if "{" not in (path := str(getattr(r, "path", "{")))
     )

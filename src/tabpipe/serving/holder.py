@@ -22,8 +22,10 @@ from tabpipe.serving.settings import ServeSettings
 log = logging.getLogger("tabpipe.serving")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Loaded:
+    """One loaded model version; replaced as a whole on a swap, never changed in place."""
+
     predictor: Predictor
     manifest: Manifest
     version: int
