@@ -130,3 +130,28 @@ def test_empty_workspace(tmp_path: Path, page: Any) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_api_keys_guard_the_app(tmp_path: Path, page: Any) -> None:
+    keys = tmp_path / "keys.txt"
+    keys.write_text("# team keys\ns3cret-key\n", encoding="utf-8")
+    proc, url = start(["ui", "-w", str(tmp_path / "ws"), "--api-keys-file", str(keys)])
+    try:
+        visit(page, url + "/runs")
+        assert page.url.endswith("/login")
+        page.fill("#key", "wrong")
+        page.click("button:has-text('Sign in')")
+        assert page.locator("text=That key is not accepted").is_visible()
+        page.fill("#key", "s3cret-key")
+        page.click("button:has-text('Sign in')")
+        page.wait_for_url(url + "/")
+        assert page.locator("text=No models in this workspace yet").is_visible()
+        import httpx
+
+        assert httpx.get(url + "/api/runs/x").status_code == 401
+        assert (
+            httpx.get(url + "/api/runs/x", headers={"X-API-Key": "s3cret-key"}).status_code == 404
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,6 +18,9 @@ def ui(
     host: Annotated[
         str, typer.Option(help="Interface to bind (loopback by default).")
     ] = "127.0.0.1",
+    api_keys_file: Annotated[
+        Path | None, typer.Option(help="File of API keys, one per line (also TABPIPE_API_KEYS).")
+    ] = None,
     workspace: WorkspaceOpt = None,
     db_url: DbOpt = None,
 ) -> None:
@@ -30,7 +34,7 @@ def ui(
             root = ws.root
         err.print(f"tabpipe ui on http://{host}:{port}")
         uvicorn.run(
-            create_ui_app(UiSettings(workspace=root, db_url=db_url)),
+            create_ui_app(UiSettings(workspace=root, db_url=db_url, api_keys_file=api_keys_file)),
             host=host,
             port=port,
             log_level="warning",

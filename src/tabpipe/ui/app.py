@@ -10,13 +10,19 @@ from typing import Any
 
 import plotly
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    Response,
+)
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
 from tabpipe.errors import NotFoundError, TabpipeError
 from tabpipe.registry import Registry
 from tabpipe.ui import charts, queries
+from tabpipe.ui.login import install_login
 from tabpipe.workspace import Workspace
 
 HERE = Path(__file__).resolve().parent
@@ -27,6 +33,8 @@ class UiSettings(BaseModel):
     workspace: Path
     db_url: str | None = None
     base: str = ""
+    api_keys_env: str = "TABPIPE_API_KEYS"
+    api_keys_file: Path | None = None
 
 
 def create_ui_app(settings: UiSettings) -> FastAPI:
@@ -48,6 +56,8 @@ def create_ui_app(settings: UiSettings) -> FastAPI:
         return templates.TemplateResponse(
             request, name, {"base": settings.base, **context}, status_code=status
         )
+
+    install_login(app, settings, page)
 
     @app.exception_handler(NotFoundError)
     async def not_found(request: Request, exc: Exception) -> HTMLResponse:
