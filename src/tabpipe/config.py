@@ -15,13 +15,18 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # The source specs live beside the readers; re-exported here as part of the spec.
-from tabpipe.data.sources.spec import FileSource as FileSource
-from tabpipe.data.sources.spec import HttpSource as HttpSource
-from tabpipe.data.sources.spec import MqttSource as MqttSource
-from tabpipe.data.sources.spec import SnapshotRef as SnapshotRef
-from tabpipe.data.sources.spec import Source, normalize_source, redact_url, resolve_relative
-from tabpipe.data.sources.spec import SourceSpec as SourceSpec
-from tabpipe.data.sources.spec import SqlSource as SqlSource
+from tabpipe.data.sources.spec import (
+    FileSource,
+    HttpSource,
+    MqttSource,
+    SnapshotRef,
+    Source,
+    SourceSpec,
+    SqlSource,
+    normalize_source,
+    redact_url,
+    resolve_relative,
+)
 from tabpipe.errors import ConfigError
 
 Task = Literal["binary", "multiclass", "regression"]
@@ -163,3 +168,23 @@ def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseMo
             return None
         current = field.annotation
     return current
+
+
+__all__ = [
+    "ALL_METRICS",
+    "FAMILIES",
+    "METRICS",
+    "TASKS",
+    "FileSource",
+    "HttpSource",
+    "MqttSource",
+    "PipelineSpec",
+    "SnapshotRef",
+    "Source",
+    "SourceSpec",
+    "SplitSpec",
+    "SqlSource",
+    "build_spec",
+    "describe_validation_error",
+    "load_spec",
+]

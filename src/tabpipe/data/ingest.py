@@ -15,7 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tabpipe.data.snapshots import IngestReport, SnapshotRecord, SnapshotStore, Staging, duck, merge_parts
+from tabpipe.data.snapshots import (
+    IngestReport,
+    SnapshotRecord,
+    SnapshotStore,
+    Staging,
+    duck,
+    merge_parts,
+)
 from tabpipe.data.sources.files import ingest_files
 from tabpipe.data.sources.spec import (
     FileSource,
@@ -42,8 +49,12 @@ def ingest(
     if isinstance(source, SnapshotRef):
         record = store.resolve(source.ref)
         report = IngestReport(
-            name=record.name, source=source.describe(), snapshot_id=record.id,
-            rows=record.rows, columns=record.columns, reused=True,
+            name=record.name,
+            source=source.describe(),
+            snapshot_id=record.id,
+            rows=record.rows,
+            columns=record.columns,
+            reused=True,
         )
         return record, report
     if isinstance(source, MqttSource):

@@ -210,7 +210,9 @@ class SnapshotStore:
         if staging.has_parts:
             merge_parts(staging)
         if not staging.data.exists():
-            raise SourceError(f"{report.name}: the source produced no data file; nothing registered")
+            raise SourceError(
+                f"{report.name}: the source produced no data file; nothing registered"
+            )
         snapshot_id, rows, schema = describe_parquet(staging.data)
         if rows == 0:
             raise SourceError(
@@ -382,7 +384,7 @@ class SnapshotStore:
                 latest[record.name] = record
             for name, record in latest.items():
                 path = _sql_str(str(record.data))
-                con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet(\'{path}\')')
+                con.execute(f"CREATE VIEW \"{name}\" AS SELECT * FROM read_parquet('{path}')")
             try:
                 return con.execute(query).df()
             except duckdb.Error as exc:

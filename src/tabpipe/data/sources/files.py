@@ -50,7 +50,7 @@ class Files:
         self.fs: Any = None
         path = spec.path.removeprefix("file://")
         if "://" in path:
-            import fsspec
+            import fsspec  # type: ignore[import-untyped]
 
             self.fs, _ = fsspec.core.url_to_fs(path)
             protocol = path.split("://", 1)[0]
@@ -60,7 +60,11 @@ class Files:
                 self.paths = [f"memory://{p.split('://', 1)[1].lstrip('/')}" for p in self.paths]
         else:
             expanded = str(Path(path).expanduser())
-            self.paths = sorted(glob.glob(expanded)) if glob.has_magic(expanded) else [expanded]
+            self.paths = (
+                sorted(glob.glob(expanded))  # noqa: PTH207 (absolute patterns)
+                if glob.has_magic(expanded)
+                else [expanded]
+            )
         self._check()
 
     def _check(self) -> None:
@@ -73,9 +77,13 @@ class Files:
                 if not p.exists():
                     raise SourceError(f"{path}: no such file; give the path of a data file")
                 if p.is_dir():
-                    raise SourceError(f"{path}: is a folder; give a file or a glob such as dir/*.csv")
+                    raise SourceError(
+                        f"{path}: is a folder; give a file or a glob such as dir/*.csv"
+                    )
                 if p.stat().st_size == 0:
-                    raise SourceError(f"{path}: the file is empty; a header and data rows are needed")
+                    raise SourceError(
+                        f"{path}: the file is empty; a header and data rows are needed"
+                    )
             elif not self.fs.exists(path):
                 raise SourceError(f"{path}: no such file")
 
@@ -179,16 +187,18 @@ def _detect_spaced_comma(files: Files) -> str | None:
     """Detect a ', ' separator (every comma followed by a space), as in the UCI adult data."""
     text = files.head_bytes(files.paths[0]).decode("utf-8", errors="replace")
     lines = [ln for ln in text.splitlines()[:50] if ln.strip()][:-1] or text.splitlines()[:1]
-    if lines and all(ln.count(",") > 0 and ln.count(",") == ln.count(", ") for ln in lines):
-        if '"' not in text:
-            return ", "
-    return None
+    spaced = all(ln.count(",") > 0 and ln.count(",") == ln.count(", ") for ln in lines)
+    return ", " if lines and spaced and '"' not in text else None
 
 
-def _schema_per_file(con: duckdb.DuckDBPyConnection, reader: str, paths: list[str]) -> list[dict[str, str]]:
+def _schema_per_file(
+    con: duckdb.DuckDBPyConnection, reader: str, paths: list[str]
+) -> list[dict[str, str]]:
     schemas = []
     for path in paths:
-        rows = con.execute(f"DESCRIBE SELECT * FROM {reader.format(files=repr_list([path]))}").fetchall()
+        rows = con.execute(
+            f"DESCRIBE SELECT * FROM {reader.format(files=repr_list([path]))}"
+        ).fetchall()
         schemas.append({str(r[0]): str(r[1]) for r in rows})
     return schemas
 
@@ -236,14 +246,18 @@ def _delimited(files: Files, fmt: str, staging: Staging) -> None:
                 f"COPY (SELECT * FROM {query}) TO '{_sql_str(str(staging.data))}' (FORMAT parquet)"
             )
         except duckdb.Error as exc:
-            raise SourceError(f"{files.spec.path}: cannot be read as {fmt.upper()}: {_first(exc)}") from exc
+            raise SourceError(
+                f"{files.spec.path}: cannot be read as {fmt.upper()}: {_first(exc)}"
+            ) from exc
         rows = int(pq.read_metadata(staging.data).num_rows)
         _collect_rejects(con, files.spec, staging, rows)
     finally:
         con.close()
 
 
-def _collect_rejects(con: duckdb.DuckDBPyConnection, spec: FileSource, staging: Staging, rows: int) -> None:
+def _collect_rejects(
+    con: duckdb.DuckDBPyConnection, spec: FileSource, staging: Staging, rows: int
+) -> None:
     result = con.execute(
         "SELECT s.file_path, e.line, e.column_name, e.error_type, e.csv_line, e.error_message "
         "FROM tp_rejects e JOIN tp_scans s USING (scan_id, file_id) "
@@ -299,7 +313,9 @@ def _parquet(files: Files, staging: Staging) -> None:
                 f"COPY (SELECT * FROM {query}) TO '{_sql_str(str(staging.data))}' (FORMAT parquet)"
             )
         except duckdb.Error as exc:
-            raise SourceError(f"{files.spec.path}: cannot be read as Parquet: {_first(exc)}") from exc
+            raise SourceError(
+                f"{files.spec.path}: cannot be read as Parquet: {_first(exc)}"
+            ) from exc
     finally:
         con.close()
 
@@ -315,7 +331,9 @@ def _json(files: Files, fmt: str, staging: Staging) -> None:
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    staging.bad(f"{path}: line {number}", f"not JSON: {exc.msg}", line, keep=_keep(files))
+                    staging.bad(
+                        f"{path}: line {number}", f"not JSON: {exc.msg}", line, keep=_keep(files)
+                    )
                     continue
                 writer.add(record, f"{path}: line {number}")
         else:
@@ -328,7 +346,9 @@ def _json(files: Files, fmt: str, staging: Staging) -> None:
             for i, record in enumerate(records):
                 writer.add(record, f"{path}: record {i}")
     writer.close()
-    check_budget(files.spec.path, files.spec.bad_rows, files.spec.max_bad_fraction, staging, writer.rows)
+    check_budget(
+        files.spec.path, files.spec.bad_rows, files.spec.max_bad_fraction, staging, writer.rows
+    )
 
 
 def _keep(files: Files) -> bool:

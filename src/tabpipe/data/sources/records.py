@@ -35,7 +35,9 @@ class RecordWriter:
     when asked, never dropped silently.
     """
 
-    def __init__(self, staging: Staging, *, keep_bad: bool = True, part_records: int = PART_RECORDS):
+    def __init__(
+        self, staging: Staging, *, keep_bad: bool = True, part_records: int = PART_RECORDS
+    ):
         self.staging = staging
         self.keep_bad = keep_bad
         self.part_records = part_records
@@ -46,7 +48,10 @@ class RecordWriter:
     def add(self, record: Any, position: str) -> None:
         if not isinstance(record, dict):
             self.staging.bad(
-                position, f"not a JSON object but {type(record).__name__}", repr(record), keep=self.keep_bad
+                position,
+                f"not a JSON object but {type(record).__name__}",
+                repr(record),
+                keep=self.keep_bad,
             )
             return
         self._buffer.append(flatten(record))
@@ -72,7 +77,11 @@ class RecordWriter:
         for record in self._buffer:
             for key, value in record.items():
                 if value is not None:
-                    kind = "number" if isinstance(value, int | float) and not isinstance(value, bool) else type(value).__name__
+                    kind = (
+                        "number"
+                        if isinstance(value, int | float) and not isinstance(value, bool)
+                        else type(value).__name__
+                    )
                     kinds.setdefault(key, set()).add(kind)
         mixed = sorted(k for k, v in kinds.items() if len(v) > 1)
         for column in mixed:

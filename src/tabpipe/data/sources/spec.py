@@ -46,7 +46,9 @@ BadRows = Literal["fail", "quarantine"]
 
 
 class _SourceBase(_Spec):
-    name: str | None = Field(None, description="Snapshot name; defaults to one derived from the source.")
+    name: str | None = Field(
+        None, description="Snapshot name; defaults to one derived from the source."
+    )
     bad_rows: BadRows = Field(
         "fail",
         description="What to do with a row that cannot be read: fail the ingest, or quarantine "
@@ -76,8 +78,12 @@ class CsvOptions(_Spec):
 
     delimiter: str | None = Field(None, description="Field separator, e.g. ',', ';', '\\t', ', '.")
     header: bool | None = Field(None, description="Whether the first line holds column names.")
-    columns: tuple[str, ...] | None = Field(None, description="Column names (for files without a header).")
-    encoding: str | None = Field(None, description="utf-8, utf-16 or latin-1 (detected when unset).")
+    columns: tuple[str, ...] | None = Field(
+        None, description="Column names (for files without a header)."
+    )
+    encoding: str | None = Field(
+        None, description="utf-8, utf-16 or latin-1 (detected when unset)."
+    )
     na_values: tuple[str, ...] | None = Field(
         None,
         description="Whole-field missing-value markers; default: '', NA, N/A, NaN, null, NULL, ?.",
@@ -183,7 +189,9 @@ class Pagination(_Spec):
     offset_param: str = "offset"
     size_param: str | None = Field("limit", description="Query parameter for the page size.")
     page_size: int = Field(100, ge=1)
-    cursor_path: str = Field("next_cursor", description="Dotted path of the next cursor in a response.")
+    cursor_path: str = Field(
+        "next_cursor", description="Dotted path of the next cursor in a response."
+    )
     cursor_param: str = "cursor"
     max_pages: int = Field(10_000, ge=1)
 
@@ -202,8 +210,12 @@ class HttpSource(_SourceBase):
         None, description="Environment variable whose value is sent in auth_header."
     )
     max_retries: int = Field(5, ge=0)
-    backoff: float = Field(0.5, ge=0.0, description="First retry delay in seconds; doubles each time.")
-    rate_limit: float | None = Field(None, gt=0, description="At most this many requests per second.")
+    backoff: float = Field(
+        0.5, ge=0.0, description="First retry delay in seconds; doubles each time."
+    )
+    rate_limit: float | None = Field(
+        None, gt=0, description="At most this many requests per second."
+    )
     timeout: float = Field(30.0, gt=0)
 
     @field_validator("headers")
@@ -211,7 +223,9 @@ class HttpSource(_SourceBase):
     def _no_secret_headers(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
             if key.lower() in {"authorization", "x-api-key", "cookie", "proxy-authorization"}:
-                raise ValueError(f"header {key!r} is secret; name it in auth_header and set auth_env")
+                raise ValueError(
+                    f"header {key!r} is secret; name it in auth_header and set auth_env"
+                )
         return value
 
     def _default_name(self) -> str:
@@ -228,8 +242,9 @@ class MqttSource(_SourceBase):
     topics: tuple[str, ...] = Field(min_length=1)
     qos: Literal[0, 1, 2] = 1
     client_id: str | None = Field(
-        None, description="Persistent session id (default: tabpipe-<name>), so a reconnect gets "
-        "what was published meanwhile."
+        None,
+        description="Persistent session id (default: tabpipe-<name>), so a reconnect gets "
+        "what was published meanwhile.",
     )
     window_seconds: float = Field(60.0, gt=0)
     username_env: str | None = None
@@ -290,7 +305,12 @@ def resolve_relative(raw: Any, base: Path) -> Any:
         value = out.get(key)
         if key == "path" and out.get("kind") != "file":
             continue
-        if isinstance(value, str) and value and "://" not in value and not Path(value).is_absolute():
+        if (
+            isinstance(value, str)
+            and value
+            and "://" not in value
+            and not Path(value).is_absolute()
+        ):
             out[key] = str((base / value).resolve())
     return out
 
@@ -302,9 +322,9 @@ __all__ = [
     "HttpSource",
     "MqttSource",
     "Pagination",
+    "SnapshotRef",
     "Source",
     "SourceSpec",
-    "SnapshotRef",
     "SqlSource",
     "normalize_source",
     "redact_url",

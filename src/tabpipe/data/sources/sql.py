@@ -41,14 +41,18 @@ def resolve_url(spec: SqlSource) -> tuple[URL, list[str]]:
     def env(match: re.Match[str]) -> str:
         value = os.environ.get(match.group(1))
         if value is None:
-            raise SourceError(f"sql source: environment variable {match.group(1)} (in url) is not set")
+            raise SourceError(
+                f"sql source: environment variable {match.group(1)} (in url) is not set"
+            )
         secrets.append(value)
         return value
 
     try:
         url = make_url(_ENV_REF.sub(env, spec.url))
     except sa.exc.ArgumentError as exc:
-        raise SourceError(f"sql source: {spec.describe()['url']!r} is not a database URL: {exc}") from exc
+        raise SourceError(
+            f"sql source: {spec.describe()['url']!r} is not a database URL: {exc}"
+        ) from exc
     if spec.credentials_file:
         url = _from_credentials_file(url, Path(spec.credentials_file), secrets)
     if spec.password_env:
@@ -102,7 +106,7 @@ def _statement(spec: SqlSource, high_water: Any) -> sa.Select[Any]:
         base = sa.text(f"({spec.query}) AS tabpipe_src")
     stmt = sa.select(sa.text("*")).select_from(base)
     if spec.watermark:
-        column = sa.column(spec.watermark)
+        column: sa.ColumnClause[Any] = sa.column(spec.watermark)
         if high_water is not None:
             stmt = stmt.where(column > sa.bindparam("tabpipe_hwm", high_water))
         stmt = stmt.order_by(column)
@@ -160,7 +164,9 @@ def _column(values: list[Any], name: str, staging: Staging) -> pa.Array:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
         if not any(w.startswith(f"column {name!r}: read as text") for w in staging.warnings):
-            staging.warnings.append(f"column {name!r}: read as text (values of a type Parquet lacks)")
+            staging.warnings.append(
+                f"column {name!r}: read as text (values of a type Parquet lacks)"
+            )
         return pa.array([None if v is None else _text(v) for v in values], type=pa.string())
 
 
@@ -195,9 +201,9 @@ def ingest_sql(
             if parent_id is not None and parent is not None:
                 shutil.copyfile(parent.data, staging.next_part())
             try:
-                result = conn.execution_options(stream_results=True, yield_per=spec.chunk_rows).execute(
-                    _statement(spec, high_water)
-                )
+                result = conn.execution_options(
+                    stream_results=True, yield_per=spec.chunk_rows
+                ).execute(_statement(spec, high_water))
                 names = list(result.keys())
             except sa.exc.DBAPIError as exc:
                 raise SourceError(f"{where}: the query failed: {scrub(exc)}") from exc
@@ -205,9 +211,14 @@ def ingest_sql(
             try:
                 for chunk in result.partitions():
                     chunk_no += 1
-                    columns = list(zip(*chunk, strict=True)) if chunk else [[] for _ in names]
+                    columns: list[Any] = (
+                        list(zip(*chunk, strict=True)) if chunk else [() for _ in names]
+                    )
                     table = pa.table(
-                        {n: _column(list(col), n, staging) for n, col in zip(names, columns, strict=True)}
+                        {
+                            n: _column(list(col), n, staging)
+                            for n, col in zip(names, columns, strict=True)
+                        }
                     )
                     pq.write_table(table, staging.next_part())
                     rows += len(chunk)
