@@ -230,6 +230,27 @@ def _check_types(files: Files, schemas: list[dict[str, str]], staging: Staging) 
     return True
 
 
+_NUMERIC = {"BIGINT", "DOUBLE"}
+
+
+def _widened_csv(schemas: list[dict[str, str]]) -> str:
+    """Read options giving each column a type that fits every file.
+
+    Same columns: explicit types (numbers mixed with numbers stay DOUBLE, else
+    VARCHAR), keeping the bad-row bookkeeping. Different column sets need
+    DuckDB's union_by_name, which has no rejects table: any bad row then fails.
+    """
+    if any(list(s) != list(schemas[0]) for s in schemas[1:]):
+        return ", union_by_name=true"
+    types = {}
+    for column in schemas[0]:
+        kinds = {s[column] for s in schemas}
+        if len(kinds) > 1:
+            types[column] = "DOUBLE" if kinds <= _NUMERIC else "VARCHAR"
+    pairs = ", ".join(f"'{_sql_str(c)}': '{t}'" for c, t in types.items())
+    return f", types={{{pairs}}}"
+
+
 def _delimited(files: Files, fmt: str, staging: Staging) -> None:
     con = files.connect(staging)
     try:
@@ -239,8 +260,12 @@ def _delimited(files: Files, fmt: str, staging: Staging) -> None:
         if len(files.paths) > 1:
             schemas = _schema_per_file(con, reader.replace("{extra}", ""), files.paths)
             widen = _check_types(files, schemas, staging)
-        extra = ", union_by_name=true" if widen else ""
+        extra = _widened_csv(schemas) if widen else ""
         query = reader.format(files=repr_list(files.paths), extra=extra)
+        strict = "union_by_name" in extra
+        if strict:
+            for option in ("store_rejects=true, ", "rejects_table='tp_rejects', ", "rejects_scan='tp_scans', "):
+                query = query.replace(option, "")
         try:
             con.execute(
                 f"COPY (SELECT * FROM {query}) TO '{_sql_str(str(staging.data))}' (FORMAT parquet)"
@@ -249,8 +274,9 @@ def _delimited(files: Files, fmt: str, staging: Staging) -> None:
             raise SourceError(
                 f"{files.spec.path}: cannot be read as {fmt.upper()}: {_first(exc)}"
             ) from exc
-        rows = int(pq.read_metadata(staging.data).num_rows)
-        _collect_rejects(con, files.spec, staging, rows)
+        if not strict:
+            rows = int(pq.read_metadata(staging.data).num_rows)
+            _collect_rejects(con, files.spec, staging, rows)
     finally:
         con.close()
 
