@@ -65,7 +65,7 @@ class _Fetcher:
             self.requests += 1
             delay = self.spec.backoff * (2**attempt)
             try:
-                response = self.client.get(url, params=params)
+                response = self.client.get(url, params=params or None)
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}"
             else:
