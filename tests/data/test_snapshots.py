@@ -58,7 +58,7 @@ def test_references_latest_nth_prefix(workspace: Workspace, tmp_path: Path) -> N
     assert store.resolve("customers@latest").id == two.id
     assert store.resolve("customers@1").id == one.id
     assert store.resolve(two.id[:8]).id == two.id
-    with pytest.raises(NotFoundError, match="versions 1..2"):
+    with pytest.raises(NotFoundError, match=r"versions 1..2"):
         store.resolve("customers@3")
     with pytest.raises(NotFoundError, match="known names: customers"):
         store.resolve("orders@latest")

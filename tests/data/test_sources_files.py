@@ -17,10 +17,23 @@ from tabpipe.errors import SourceError
 from tabpipe.workspace import Workspace
 
 HERE = Path(__file__).parent
-ADULT_COLUMNS = (
-    "age workclass fnlwgt education education_num marital_status occupation relationship "
-    "race sex capital_gain capital_loss hours_per_week native_country income"
-).split()
+ADULT_COLUMNS = [
+    "age",
+    "workclass",
+    "fnlwgt",
+    "education",
+    "education_num",
+    "marital_status",
+    "occupation",
+    "relationship",
+    "race",
+    "sex",
+    "capital_gain",
+    "capital_loss",
+    "hours_per_week",
+    "native_country",
+    "income",
+]
 
 
 def table_dirs(ws: Workspace) -> list[Path]:

@@ -194,7 +194,7 @@ def test_auth_missing_not_json_and_bad_path(
     with pytest.raises(SourceError, match="HTTP 401"):
         workspace.ingest_report(source(api, "page", records_path="data.items"))
     monkeypatch.delenv("TP_TEST_API_TOKEN")
-    with pytest.raises(SourceError, match="TP_TEST_API_TOKEN .auth_env. is not set"):
+    with pytest.raises(SourceError, match=r"TP_TEST_API_TOKEN .auth_env. is not set"):
         workspace.ingest_report(source(api, "page"))
     monkeypatch.setenv("TP_TEST_API_TOKEN", TOKEN)
     with pytest.raises(SourceError, match="not JSON"):

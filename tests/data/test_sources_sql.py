@@ -94,7 +94,7 @@ def test_query_errors_and_empty_result(workspace: Workspace, server: tuple[str, 
     )
     record, _ = workspace.ingest_report(q)
     assert record.rows == 3
-    with pytest.raises(SourceError, match="the query failed:.*no_such_column"):
+    with pytest.raises(SourceError, match=r"the query failed:.*no_such_column"):
         workspace.ingest_report(
             SqlSource(kind="sql", url=url, query=f"SELECT no_such_column FROM {table}")
         )
@@ -122,7 +122,7 @@ def test_password_from_env_is_used_and_never_shown(
     assert "Access denied" in str(info.value) and SECRET not in str(info.value)
     assert "***" in str(info.value)
     monkeypatch.delenv("TP_TEST_DB_PASSWORD")
-    with pytest.raises(SourceError, match="TP_TEST_DB_PASSWORD .password_env. is not set"):
+    with pytest.raises(SourceError, match=r"TP_TEST_DB_PASSWORD .password_env. is not set"):
         workspace.ingest_report(source)
 
 

@@ -264,7 +264,11 @@ def _delimited(files: Files, fmt: str, staging: Staging) -> None:
         query = reader.format(files=repr_list(files.paths), extra=extra)
         strict = "union_by_name" in extra
         if strict:
-            for option in ("store_rejects=true, ", "rejects_table='tp_rejects', ", "rejects_scan='tp_scans', "):
+            for option in (
+                "store_rejects=true, ",
+                "rejects_table='tp_rejects', ",
+                "rejects_scan='tp_scans', ",
+            ):
                 query = query.replace(option, "")
         try:
             con.execute(
