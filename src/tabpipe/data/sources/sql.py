@@ -200,35 +200,10 @@ def ingest_sql(
         with conn:
             if parent_id is not None and parent is not None:
                 shutil.copyfile(parent.data, staging.next_part())
-            try:
-                result = conn.execution_options(
-                    stream_results=True, yield_per=spec.chunk_rows
-                ).execute(_statement(spec, high_water))
-                names = list(result.keys())
-            except sa.exc.DBAPIError as exc:
-                raise SourceError(f"{where}: the query failed: {scrub(exc)}") from exc
-            chunk_no = 0
-            try:
-                for chunk in result.partitions():
-                    chunk_no += 1
-                    columns: list[Any] = (
-                        list(zip(*chunk, strict=True)) if chunk else [() for _ in names]
-                    )
-                    table = pa.table(
-                        {
-                            n: _column(list(col), n, staging)
-                            for n, col in zip(names, columns, strict=True)
-                        }
-                    )
-                    pq.write_table(table, staging.next_part())
-                    rows += len(chunk)
-                    if spec.watermark:
-                        new_high = _max_watermark(chunk, names.index(spec.watermark), new_high)
-            except sa.exc.DBAPIError as exc:
-                raise SourceError(
-                    f"{where}: reading failed after {rows} rows (chunk {chunk_no + 1}): {scrub(exc)}; "
-                    "nothing was registered"
-                ) from exc
+            if url.get_backend_name() == "postgresql" and url.get_driver_name() == "psycopg":
+                rows, new_high = _read_pg_copy(conn, spec, staging, high_water, where, scrub)
+            else:
+                rows, new_high = _read_chunks(conn, spec, staging, high_water, where, scrub)
     finally:
         engine.dispose()
     if rows == 0:
@@ -240,6 +215,87 @@ def ingest_sql(
     if parent_id is not None:
         report.warnings.append(f"incremental: {rows} new rows above the parent's high-water mark")
     return parent_id
+
+
+def _read_chunks(
+    conn: sa.Connection,
+    spec: SqlSource,
+    staging: Staging,
+    high_water: Any,
+    where: str,
+    scrub: _Scrub,
+) -> tuple[int, Any]:
+    """Any database: a server-side cursor, ``chunk_rows`` rows per Parquet part."""
+    rows, new_high = 0, high_water
+    try:
+        result = conn.execution_options(stream_results=True, yield_per=spec.chunk_rows).execute(
+            _statement(spec, high_water)
+        )
+        names = list(result.keys())
+    except sa.exc.DBAPIError as exc:
+        raise SourceError(f"{where}: the query failed: {scrub(exc)}") from exc
+    chunk_no = 0
+    try:
+        for chunk in result.partitions():
+            chunk_no += 1
+            columns: list[Any] = list(zip(*chunk, strict=True)) if chunk else [() for _ in names]
+            table = pa.table(
+                {n: _column(list(col), n, staging) for n, col in zip(names, columns, strict=True)}
+            )
+            pq.write_table(table, staging.next_part())
+            rows += len(chunk)
+            if spec.watermark:
+                new_high = _max_watermark(chunk, names.index(spec.watermark), new_high)
+    except sa.exc.DBAPIError as exc:
+        raise SourceError(
+            f"{where}: reading failed after {rows} rows (chunk {chunk_no + 1}): {scrub(exc)}; "
+            "nothing was registered"
+        ) from exc
+    return rows, new_high
+
+
+def _read_pg_copy(
+    conn: sa.Connection,
+    spec: SqlSource,
+    staging: Staging,
+    high_water: Any,
+    where: str,
+    scrub: _Scrub,
+) -> tuple[int, Any]:
+    """PostgreSQL through psycopg: COPY TO STDOUT, parsed by Arrow (see pgcopy)."""
+    from psycopg import sql as psql
+
+    from tabpipe.data.sources.pgcopy import copy_to_parquet
+
+    dbapi: Any = conn.connection.dbapi_connection
+    if spec.table:
+        base: Any = psql.Identifier(*spec.table.split("."))
+    else:
+        base = psql.SQL(f"({spec.query}) AS tabpipe_src")  # type: ignore[arg-type]
+    query = psql.SQL("SELECT * FROM {}").format(base)
+    if spec.watermark:
+        column = psql.Identifier(spec.watermark)
+        if high_water is not None:
+            query = psql.SQL("{} WHERE {} > {}").format(query, column, psql.Literal(high_water))
+        query = psql.SQL("{} ORDER BY {}").format(query, column)
+    text = query.as_string(dbapi)
+    try:
+        return copy_to_parquet(
+            dbapi,
+            text,
+            (),
+            staging,
+            watermark=spec.watermark,
+            on_column_warning=staging.warnings.append,
+        )
+    except Exception as exc:
+        import psycopg
+
+        if isinstance(exc, psycopg.Error | pa.ArrowInvalid):
+            raise SourceError(
+                f"{where}: the query failed: {scrub(exc)}; nothing was registered"
+            ) from exc
+        raise
 
 
 def _max_watermark(chunk: Any, index: int, current: Any) -> Any:
