@@ -148,6 +148,13 @@ class Staging:
 
 def merge_parts(staging: Staging) -> None:
     """Concatenate the Parquet parts, in order, into one file (DuckDB, streaming)."""
+    parts = sorted(staging.parts.glob("part-*.parquet"))
+    if not parts:
+        return
+    if len(parts) == 1:
+        parts[0].rename(staging.data)
+        shutil.rmtree(staging.parts, ignore_errors=True)
+        return
     con = duck(staging.folder)
     try:
         pattern = _sql_str(str(staging.parts / "part-*.parquet"))
