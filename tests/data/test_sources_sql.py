@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -169,3 +171,52 @@ def test_sqlite_gives_the_same_id_as_postgresql(
         assert lite.id == pg.id and report.reused
     finally:
         execute(pg_url, f"DROP TABLE IF EXISTS {table}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db", ["postgresql", "mariadb"])
+def test_connection_dropped_halfway_registers_nothing(
+    workspace: Workspace, request: pytest.FixtureRequest, db: str
+) -> None:
+    url = request.getfixturevalue("pg_url" if db == "postgresql" else "mysql_url")
+    marker = f"tp_drop_{uuid.uuid4().hex[:8]}"
+    if db == "postgresql":
+        query = f"SELECT g AS {marker}, pg_sleep(0.0005) IS NULL AS s FROM generate_series(1, 40000) g"
+        find = f"SELECT pid FROM pg_stat_activity WHERE query LIKE '%{marker}%' AND pid <> pg_backend_pid()"
+        kill = "SELECT pg_terminate_backend({})"
+    else:
+        query = f"SELECT seq AS {marker}, SLEEP(0.0005) AS s FROM seq_1_to_40000"
+        find = (
+            "SELECT id FROM information_schema.processlist "
+            f"WHERE info LIKE '%{marker}%' AND id <> CONNECTION_ID()"
+        )
+        kill = "KILL CONNECTION {}"
+    source = SqlSource(kind="sql", url=url, query=query, chunk_rows=500)
+    errors: list[BaseException] = []
+
+    def ingest() -> None:
+        try:
+            workspace.ingest_report(source)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=ingest)
+    thread.start()
+    engine = sa.create_engine(url)
+    try:
+        deadline = time.monotonic() + 20
+        killed = False
+        while not killed and time.monotonic() < deadline and thread.is_alive():
+            time.sleep(0.5)
+            with engine.begin() as conn:
+                for (pid,) in conn.execute(sa.text(find)).fetchall():
+                    conn.execute(sa.text(kill.format(int(pid))))
+                    killed = True
+    finally:
+        engine.dispose()
+    thread.join(60)
+    assert killed, "the extraction finished before it could be cut off"
+    assert len(errors) == 1 and isinstance(errors[0], SourceError), errors
+    assert "nothing was registered" in str(errors[0])
+    assert workspace.snapshots.list() == []
+    assert list(workspace.artifacts.tmp.iterdir()) == []

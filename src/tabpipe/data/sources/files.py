@@ -50,7 +50,7 @@ class Files:
         self.fs: Any = None
         path = spec.path.removeprefix("file://")
         if "://" in path:
-            import fsspec  # type: ignore[import-untyped]
+            import fsspec
 
             self.fs, _ = fsspec.core.url_to_fs(path)
             protocol = path.split("://", 1)[0]

@@ -233,7 +233,9 @@ def _read_chunks(
         )
         names = list(result.keys())
     except sa.exc.DBAPIError as exc:
-        raise SourceError(f"{where}: the query failed: {scrub(exc)}") from exc
+        raise SourceError(
+            f"{where}: the query failed: {scrub(exc)}; nothing was registered"
+        ) from exc
     chunk_no = 0
     try:
         for chunk in result.partitions():
