@@ -165,14 +165,18 @@ def summary(result: dict[str, object], unit: str) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--pg-rows", type=int, default=5_000_000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--work", type=Path, default=Path("/tmp/tabpipe-bench-ingest"))
     parser.add_argument("--skip-csv", action="store_true")
     parser.add_argument("--skip-pg", action="store_true")
-    parser.add_argument("--write", action="store_true", help="Write the results into BENCHMARKS.md.")
+    parser.add_argument(
+        "--write", action="store_true", help="Write the results into BENCHMARKS.md."
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     report = []
@@ -187,7 +191,12 @@ def main() -> None:
         print(json.dumps(res, indent=1))
     if not args.skip_pg:
         res = bench_pg(args.pg_rows, args.repeat, args.work)
-        report += [f"PostgreSQL table -> snapshot: {args.pg_rows:,} rows x 6 columns", "", *summary(res, "rows/s"), ""]
+        report += [
+            f"PostgreSQL table -> snapshot: {args.pg_rows:,} rows x 6 columns",
+            "",
+            *summary(res, "rows/s"),
+            "",
+        ]
         print(json.dumps(res, indent=1))
     text = "\n".join(report)
     print(text)

@@ -181,7 +181,9 @@ def test_connection_dropped_halfway_registers_nothing(
     url = request.getfixturevalue("pg_url" if db == "postgresql" else "mysql_url")
     marker = f"tp_drop_{uuid.uuid4().hex[:8]}"
     if db == "postgresql":
-        query = f"SELECT g AS {marker}, pg_sleep(0.0005) IS NULL AS s FROM generate_series(1, 40000) g"
+        query = (
+            f"SELECT g AS {marker}, pg_sleep(0.0005) IS NULL AS s FROM generate_series(1, 40000) g"
+        )
         find = f"SELECT pid FROM pg_stat_activity WHERE query LIKE '%{marker}%' AND pid <> pg_backend_pid()"
         kill = "SELECT pg_terminate_backend({})"
     else:
