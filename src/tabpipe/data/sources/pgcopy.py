@@ -8,7 +8,10 @@ generic path, so the snapshot id is the same either way.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -65,6 +68,46 @@ class _CopyStream:
         self.closed = True
 
 
+class _BackgroundWriter:
+    """Writes batches to Parquet in a thread, so parsing and writing overlap (bounded queue)."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=4)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        writer: pq.ParquetWriter | None = None
+        try:
+            while (batch := self.queue.get()) is not None:
+                if writer is None:
+                    writer = pq.ParquetWriter(self.target, batch.schema)
+                writer.write_batch(batch)
+        except BaseException as exc:
+            self.error = exc
+            while self.queue.get() is not None:  # drain so the producer never blocks
+                pass
+        finally:
+            if writer is not None:
+                writer.close()
+
+    def put(self, batch: pa.RecordBatch) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(batch)
+
+    def __enter__(self) -> _BackgroundWriter:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 def copy_to_parquet(
     dbapi_conn: Any,
     query: str,
@@ -97,7 +140,6 @@ def copy_to_parquet(
     parse = pacsv.ParseOptions(newlines_in_values=True)
     rows, high = 0, None
     target = staging.next_part()
-    writer: pq.ParquetWriter | None = None
     with (
         dbapi_conn.cursor() as cur,
         cur.copy(f"COPY ({query}) TO STDOUT (FORMAT csv)", params or None) as copy,
@@ -111,18 +153,15 @@ def copy_to_parquet(
             if stream.done and not stream.buffer:  # no rows at all
                 return 0, None
             raise
-        for batch in reader:
-            if writer is None:
-                writer = pq.ParquetWriter(target, batch.schema)
-            writer.write_batch(batch)
-            rows += batch.num_rows
-            if watermark and batch.num_rows:
-                top = pc.max(batch.column(names.index(watermark))).as_py()
-                if top is not None and (high is None or top > high):
-                    high = top
-    if writer is not None:
-        writer.close()
-    else:
+        with _BackgroundWriter(target) as writer:
+            for batch in reader:
+                writer.put(batch)
+                rows += batch.num_rows
+                if watermark and batch.num_rows:
+                    top = pc.max(batch.column(names.index(watermark))).as_py()
+                    if top is not None and (high is None or top > high):
+                        high = top
+    if rows == 0:
         target.unlink(missing_ok=True)
     return rows, high
 
