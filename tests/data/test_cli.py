@@ -52,7 +52,9 @@ def test_readme_examples(cli: CliRunner, tmp_path: Path) -> None:
         outputs[command] = invoke(cli, command)
     joined = "\n".join(outputs.values())
     assert re.search(r"snapshot [0-9a-f]{32} churn: 7043 rows x 21 columns \(new\)", joined)
-    assert re.search(rf"snapshot [0-9a-f]{{32}} churn: {len(new)} rows x 20 columns \(new\)", joined)
+    assert re.search(
+        rf"snapshot [0-9a-f]{{32}} churn: {len(new)} rows x 20 columns \(new\)", joined
+    )
     listing = next(o for c, o in outputs.items() if "data list" in c)
     assert listing.splitlines()[0].startswith("id") and len(listing.splitlines()) == 3
     diff = next(o for c, o in outputs.items() if "data diff" in c)
