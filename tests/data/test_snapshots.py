@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -95,7 +97,13 @@ def test_leftover_staging_and_incomplete_folder_are_never_registered(
     workspace: Workspace,
 ) -> None:
     # What a killed ingest leaves: a staging folder, and a table folder without .complete.
-    (workspace.artifacts.tmp / "snapshot-dead").mkdir()
+    dead, recent = (
+        workspace.artifacts.tmp / "snapshot-dead",
+        workspace.artifacts.tmp / "snapshot-live",
+    )
+    dead.mkdir()
+    recent.mkdir()
+    os.utime(dead, (time.time() - 2 * 86400, time.time() - 2 * 86400))
     record, _ = workspace.ingest_report(FileSource(path=str(HERE / "penguins.csv")))
     data = record.path
     (data / ".complete").unlink()
@@ -106,6 +114,7 @@ def test_leftover_staging_and_incomplete_folder_are_never_registered(
     assert not (data / "half.parquet").exists()
     assert [r.id for r in workspace.snapshots.list()] == [record.id]
     assert not report.reused
+    assert not dead.exists() and recent.exists()  # a day-old staging folder is cleaned up
 
 
 def test_snapshot_reference_as_pipeline_source(workspace: Workspace) -> None:

@@ -183,7 +183,7 @@ def data_show(
         for column, kind in record.schema.items():
             table.add_row(column, kind)
         out.print(table)
-        out.print(store.head(record, rows).to_string(max_cols=20), highlight=False)
+        print(store.head(record, rows).to_string(max_cols=12, max_colwidth=24))
 
 
 @data_app.command("diff")

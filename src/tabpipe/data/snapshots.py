@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +43,7 @@ ID_SCHEME = "tabpipe-snapshot-v1"
 MAX_SAMPLES = 20
 #: DuckDB's memory cap while converting and hashing: keeps ingestion well under 2 GB.
 DUCKDB_MEMORY = "1GB"
+STALE_SECONDS = 24 * 3600
 
 
 def duck(temp_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
@@ -199,12 +201,23 @@ class SnapshotStore:
     @contextmanager
     def staging(self) -> Iterator[Staging]:
         """A temporary folder, removed when the block ends (committed or not)."""
+        self._remove_stale_staging()
         folder = self.artifacts.tmp / f"snapshot-{uuid.uuid4().hex}"
         folder.mkdir(parents=True)
         try:
             yield Staging(folder)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _remove_stale_staging(self) -> None:
+        """Staging folders of killed ingests (older than a day) are never registered: remove them."""
+        cutoff = time.time() - STALE_SECONDS
+        for folder in self.artifacts.tmp.glob("snapshot-*"):
+            try:
+                if folder.stat().st_mtime < cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except OSError:
+                continue
 
     def commit(
         self,
