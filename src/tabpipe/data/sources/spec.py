@@ -165,6 +165,11 @@ class SqlSource(_SourceBase):
             )
         return value
 
+    @field_validator("query")
+    @classmethod
+    def _strip_query(cls, value: str | None) -> str | None:
+        return value.strip().rstrip(";").strip() if value is not None else None
+
     @model_validator(mode="after")
     def _table_or_query(self) -> SqlSource:
         if (self.table is None) == (self.query is None):
