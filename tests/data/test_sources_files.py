@@ -228,7 +228,7 @@ def test_fsspec_url(workspace: Workspace) -> None:
     [
         (None, "no such file"),
         (b"", "the file is empty"),
-        (b"a,b\n", "no rows"),
+        (b"a,b\n", "holds a header but no data rows"),
     ],
 )
 def test_missing_empty_and_header_only(

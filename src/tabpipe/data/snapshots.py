@@ -236,8 +236,7 @@ class SnapshotStore:
         snapshot_id, rows, schema = describe_parquet(staging.data)
         if rows == 0:
             raise SourceError(
-                f"{report.name}: the source returned no rows; nothing registered "
-                f"(source: {json.dumps(report.source)})"
+                f"{report.name}: the source returned no data rows; nothing registered"
             )
         report.snapshot_id, report.rows, report.columns = snapshot_id, rows, len(schema)
         report.parent_id = parent_id

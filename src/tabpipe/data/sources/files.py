@@ -278,9 +278,13 @@ def _delimited(files: Files, fmt: str, staging: Staging) -> None:
             raise SourceError(
                 f"{files.spec.path}: cannot be read as {fmt.upper()}: {_first(exc)}"
             ) from exc
+        rows = int(pq.read_metadata(staging.data).num_rows)
         if not strict:
-            rows = int(pq.read_metadata(staging.data).num_rows)
             _collect_rejects(con, files.spec, staging, rows)
+        if rows == 0:
+            raise SourceError(
+                f"{files.spec.path}: holds a header but no data rows; nothing registered"
+            )
     finally:
         con.close()
 
