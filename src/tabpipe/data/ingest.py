@@ -22,6 +22,7 @@ from tabpipe.data.snapshots import (
     Staging,
     duck,
     merge_parts,
+    plain_dtypes,
 )
 from tabpipe.data.sources.files import ingest_files
 from tabpipe.data.sources.spec import (
@@ -109,7 +110,9 @@ def read_source(source: FileSource) -> pd.DataFrame:
             merge_parts(staging)
         con = duck(Path(tmp))
         try:
-            frame = con.execute("SELECT * FROM read_parquet(?)", [str(staging.data)]).df()
+            frame = plain_dtypes(
+                con.execute("SELECT * FROM read_parquet(?)", [str(staging.data)]).df()
+            )
         finally:
             con.close()
     if frame.empty:

@@ -58,6 +58,20 @@ def _sql_str(text: str) -> str:
     return text.replace("'", "''")
 
 
+def plain_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numbers with missing values as float64 with NaN, as pandas reads a CSV.
+
+    DuckDB hands over integer columns with NULLs as nullable ``Int64`` (``pd.NA``);
+    the rest of tabpipe, like scikit-learn, expects NaN.
+    """
+    for name in frame.columns:
+        dtype = frame[name].dtype
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iuf":
+            plain: Any = "float64" if frame[name].hasnans else str(dtype).lower()
+            frame[name] = frame[name].astype(plain)
+    return frame
+
+
 class BadRow(BaseModel):
     """One row that could not be read: where it was, why, and its raw text."""
 
@@ -363,16 +377,20 @@ class SnapshotStore:
             raise StoreError(f"snapshot {record.id}: its data file {record.data} is missing")
         con = duck()
         try:
-            return con.execute("SELECT * FROM read_parquet(?)", [str(record.data)]).df()
+            return plain_dtypes(
+                con.execute("SELECT * FROM read_parquet(?)", [str(record.data)]).df()
+            )
         finally:
             con.close()
 
     def head(self, record: SnapshotRecord, rows: int = 5) -> pd.DataFrame:
         con = duck()
         try:
-            return con.execute(
-                f"SELECT * FROM read_parquet(?) LIMIT {int(rows)}", [str(record.data)]
-            ).df()
+            return plain_dtypes(
+                con.execute(
+                    f"SELECT * FROM read_parquet(?) LIMIT {int(rows)}", [str(record.data)]
+                ).df()
+            )
         finally:
             con.close()
 
