@@ -48,11 +48,11 @@ def run(
     run_id, resumed = runner.start_run(spec)
     try:
         started = time.perf_counter()
-        snapshot, frame = workspace.ingest(spec.source, spec.source.stem)
+        snapshot, frame = workspace.ingest(spec.source)
         runner.record(
             run_id,
             "ingest",
-            inputs={"source": spec.source.path},
+            inputs={"source": spec.source.describe()},
             outputs={"snapshot": snapshot.id},
             duration=time.perf_counter() - started,
             cached=False,

@@ -19,7 +19,6 @@ import pandas as pd
 from pydantic import BaseModel
 
 from tabpipe.errors import StoreError
-from tabpipe.packaging import persist
 
 T = TypeVar("T")
 
@@ -57,6 +56,8 @@ def json_codec(model: type[BaseModel]) -> Codec[Any]:
 
 
 def _save_estimators(estimators: dict[str, Any], folder: Path) -> None:
+    from tabpipe.packaging import persist  # skops/sklearn load only when needed (fast CLI start)
+
     index = {}
     for i, (name, est) in enumerate(estimators.items()):
         fname = f"model-{i}.skops"
@@ -66,6 +67,8 @@ def _save_estimators(estimators: dict[str, Any], folder: Path) -> None:
 
 
 def _load_estimators(folder: Path) -> dict[str, Any]:
+    from tabpipe.packaging import persist
+
     index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
     return {name: persist.load(folder / fname) for name, fname in index.items()}
 

@@ -14,6 +14,19 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+# The source specs live beside the readers; re-exported here as part of the spec.
+from tabpipe.data.sources.spec import (
+    FileSource,
+    HttpSource,
+    MqttSource,
+    SnapshotRef,
+    Source,
+    SourceSpec,
+    SqlSource,
+    normalize_source,
+    redact_url,
+    resolve_relative,
+)
 from tabpipe.errors import ConfigError
 
 Task = Literal["binary", "multiclass", "regression"]
@@ -36,17 +49,6 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SourceSpec(_Spec):
-    """Where the training data lives."""
-
-    path: str = Field(description="A CSV or Parquet file (local path).")
-    format: Literal["auto", "csv", "parquet"] = "auto"
-
-    @property
-    def stem(self) -> str:
-        return Path(self.path).name.split(".")[0]
-
-
 class SplitSpec(_Spec):
     """How the data is split: a held-out test share, then k folds for validation."""
 
@@ -59,7 +61,7 @@ class PipelineSpec(_Spec):
     """Everything a run needs to know. Loaded from YAML or built from CLI flags."""
 
     name: str | None = Field(None, description="Model name; defaults to the data file's stem.")
-    source: SourceSpec
+    source: Source
     target: str
     task: TaskOrAuto = "auto"
     split: SplitSpec = SplitSpec()
@@ -67,6 +69,11 @@ class PipelineSpec(_Spec):
     metric: str | None = None
     seed: int = 0
     models: tuple[Family, ...] = FAMILIES
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _short_source_forms(cls, value: Any) -> Any:
+        return normalize_source(value)
 
     @field_validator("name")
     @classmethod
@@ -119,13 +126,8 @@ def load_spec(path: str | Path) -> PipelineSpec:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
-    source = raw.get("source")
-    if isinstance(source, str):
-        raw["source"] = {"path": source}
-    if isinstance(raw.get("source"), dict):
-        src_path = Path(str(raw["source"].get("path", "")))
-        if src_path.parts and not src_path.is_absolute() and "://" not in str(src_path):
-            raw["source"]["path"] = str((path.parent / src_path).resolve())
+    if "source" in raw:
+        raw["source"] = resolve_relative(normalize_source(raw["source"]), path.parent)
     return build_spec(raw, origin=str(path))
 
 
@@ -150,7 +152,9 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel], orig
             lines.append(f"  - missing required key {loc!r}")
         else:
             msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"  - {loc}: {msg} (got {err.get('input')!r})")
+            got = err.get("input")
+            got = redact_url(got) if isinstance(got, str) else got  # never echo a password
+            lines.append(f"  - {loc}: {msg} (got {got!r})")
     return "\n".join(lines)
 
 
@@ -164,3 +168,23 @@ def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseMo
             return None
         current = field.annotation
     return current
+
+
+__all__ = [
+    "ALL_METRICS",
+    "FAMILIES",
+    "METRICS",
+    "TASKS",
+    "FileSource",
+    "HttpSource",
+    "MqttSource",
+    "PipelineSpec",
+    "SnapshotRef",
+    "Source",
+    "SourceSpec",
+    "SplitSpec",
+    "SqlSource",
+    "build_spec",
+    "describe_validation_error",
+    "load_spec",
+]

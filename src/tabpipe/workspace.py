@@ -7,29 +7,19 @@ stages receive and return objects.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from tabpipe import metadata as md
-from tabpipe.artifacts import TABLE, ArtifactStore
-from tabpipe.config import SourceSpec
-from tabpipe.data.ingest import content_id, read_source
+from tabpipe.artifacts import ArtifactStore
+from tabpipe.data.ingest import AnySource, ingest
+from tabpipe.data.snapshots import IngestReport, SnapshotRecord, SnapshotStore
 from tabpipe.errors import NotFoundError
 
 DEFAULT_ROOT = "tabpipe-workspace"
-
-
-@dataclass(frozen=True)
-class SnapshotRecord:
-    id: str
-    name: str
-    rows: int
-    columns: int
-    path: Path
 
 
 class Workspace:
@@ -52,35 +42,28 @@ class Workspace:
         self.close()
 
     # snapshots -------------------------------------------------------------
-    def ingest(self, source: SourceSpec, name: str) -> tuple[SnapshotRecord, pd.DataFrame]:
-        """Read a source into an immutable snapshot; identical data yields the same id."""
-        frame = read_source(source)
-        snapshot_id = content_id(frame)
-        path = self.artifacts.put(TABLE, snapshot_id, frame)
-        if self.meta.one(select(md.snapshots).where(md.snapshots.c.id == snapshot_id)) is None:
-            with self.meta.begin() as conn:
-                exists = conn.execute(
-                    select(md.snapshots.c.id).where(md.snapshots.c.id == snapshot_id)
-                ).first()
-                if exists is None:
-                    conn.execute(
-                        insert(md.snapshots).values(
-                            id=snapshot_id,
-                            name=name,
-                            created_at=md.utcnow(),
-                            rows=len(frame),
-                            columns=frame.shape[1],
-                            schema={str(c): str(t) for c, t in frame.dtypes.items()},
-                            source={"kind": "file", "path": source.path, "format": source.format},
-                            parent_id=None,
-                            path=str(path),
-                        )
-                    )
-        record = SnapshotRecord(snapshot_id, name, len(frame), frame.shape[1], path)
-        return record, frame
+    @property
+    def snapshots(self) -> SnapshotStore:
+        return SnapshotStore(self.meta, self.artifacts)
+
+    def ingest(
+        self, source: AnySource, name: str | None = None
+    ) -> tuple[SnapshotRecord, pd.DataFrame]:
+        """Read a source into an immutable snapshot (or resolve a snapshot reference).
+
+        Identical data yields the same id; returns the record and its rows.
+        """
+        record, _report = ingest(source, self.snapshots, name=name)
+        return record, self.snapshots.frame(record)
+
+    def ingest_report(
+        self, source: AnySource, name: str | None = None
+    ) -> tuple[SnapshotRecord, IngestReport]:
+        """Like :meth:`ingest`, without loading the rows; returns the ingest report."""
+        return ingest(source, self.snapshots, name=name)
 
     def snapshot(self, snapshot_id: str) -> pd.DataFrame:
-        return self.artifacts.get(TABLE, snapshot_id)
+        return self.snapshots.frame(self.snapshots.resolve(snapshot_id))
 
     # bundles -----------------------------------------------------------------
     def bundle_path(self, bundle_id: str) -> Path:

@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from tabpipe.cli import commands, export, ui
+from tabpipe.cli import commands, data, export, ui
 from tabpipe.cli._common import err
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app.registered_commands.extend(commands.app.registered_commands)
 app.add_typer(commands.models_app, name="models")
 app.registered_commands.extend(ui.app.registered_commands)
 app.registered_commands.extend(export.app.registered_commands)
+data.register(app)
 
 
 def main() -> None:

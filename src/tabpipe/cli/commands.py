@@ -18,7 +18,12 @@ models_app = typer.Typer(no_args_is_help=True, help="Registered models.")
 
 @app.command()
 def run(
-    source: Annotated[str, typer.Argument(help="A CSV/Parquet file, or a pipeline spec (.yaml).")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A data file, a snapshot (name@latest or id), or a pipeline spec (.yaml)."
+        ),
+    ],
     target: Annotated[
         str | None, typer.Option(help="Target column (required with a data file).")
     ] = None,
@@ -38,6 +43,7 @@ def run(
     """Run the whole pipeline: ingest, clean, profile, train, evaluate, package, register."""
     from tabpipe import api
     from tabpipe.config import build_spec, load_spec
+    from tabpipe.data.sources.spec import normalize_source
 
     with errors():
         overrides = {
@@ -59,10 +65,10 @@ def run(
         else:
             if target is None:
                 raise TabpipeError("--target is required when SOURCE is a data file")
-            spec = build_spec(
-                {"source": {"path": str(Path(source).resolve())}, **overrides},
-                origin="command line",
-            )
+            raw = normalize_source(source)  # a file, a URL, or a snapshot such as churn@latest
+            if raw["kind"] == "file" and "://" not in source:
+                raw["path"] = str(Path(source).resolve())
+            spec = build_spec({"source": raw, **overrides}, origin="command line")
         with open_workspace(workspace, db_url) as ws:
             summary = api.run(spec, ws, show_progress=not quiet, console=err)
         _print_leaderboard(summary)

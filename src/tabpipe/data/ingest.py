@@ -1,56 +1,131 @@
-"""Reading a file source into a table, and the content id of a table."""
+"""Ingestion: any source into a registered snapshot, and a file into a DataFrame.
+
+:func:`ingest` is the one entry point: it stages the source's rows, then
+commits them as a snapshot (see :mod:`tabpipe.data.snapshots`). MQTT streams
+write one snapshot per window through :mod:`tabpipe.data.sources.mqtt`.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import tempfile
+import time
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 
-from tabpipe.config import SourceSpec
+from tabpipe.data.snapshots import (
+    IngestReport,
+    SnapshotRecord,
+    SnapshotStore,
+    Staging,
+    duck,
+    merge_parts,
+    plain_dtypes,
+)
+from tabpipe.data.sources.files import ingest_files
+from tabpipe.data.sources.spec import (
+    FileSource,
+    HttpSource,
+    MqttSource,
+    SnapshotRef,
+    SqlSource,
+)
 from tabpipe.errors import SourceError
 
+AnySource = FileSource | SqlSource | HttpSource | MqttSource | SnapshotRef
 
-def read_source(source: SourceSpec) -> pd.DataFrame:
-    """Read a CSV or Parquet file with DuckDB into a DataFrame.
 
-    Raises :class:`SourceError` naming the file and the cause when it cannot
-    be read, is empty, or holds no rows.
+def ingest(
+    source: AnySource, store: SnapshotStore, *, name: str | None = None
+) -> tuple[SnapshotRecord, IngestReport]:
+    """Read ``source`` into an immutable snapshot; identical data yields the same id.
+
+    Raises :class:`SourceError` naming the source, the position and the cause;
+    a failure leaves no registered snapshot.
     """
-    path = Path(source.path)
-    if not path.exists():
-        raise SourceError(f"{path}: no such file; give the path of a CSV or Parquet file")
-    if path.is_dir():
-        raise SourceError(f"{path}: is a folder; give the path of a CSV or Parquet file")
-    if path.stat().st_size == 0:
-        raise SourceError(f"{path}: the file is empty; a header line and data rows are needed")
-    fmt = source.format
-    if fmt == "auto":
-        fmt = "parquet" if path.suffix.lower() in {".parquet", ".pq"} else "csv"
-    reader = (
-        "read_parquet(?)"
-        if fmt == "parquet"
-        # No BOOLEAN candidate: 'Yes'/'No' must stay the user's words, not become True/False.
-        else (
-            "read_csv(?, header=true, auto_type_candidates=['BIGINT', 'DOUBLE', 'DATE', "
-            "'TIMESTAMP', 'VARCHAR'])"
+    started = time.perf_counter()
+    name = name or source.stem
+    if isinstance(source, SnapshotRef):
+        record = store.resolve(source.ref)
+        report = IngestReport(
+            name=record.name,
+            source=source.describe(),
+            snapshot_id=record.id,
+            rows=record.rows,
+            columns=record.columns,
+            reused=True,
         )
-    )
-    try:
-        with duckdb.connect(":memory:") as con:
-            frame = con.execute(f"SELECT * FROM {reader}", [str(path)]).df()
-    except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise SourceError(f"{path}: cannot be read as {fmt.upper()}: {first}") from exc
+        return record, report
+    if isinstance(source, MqttSource):
+        from tabpipe.data.sources.mqtt import collect
+
+        records = collect(source, store, name=name, follow=False)
+        if not records:
+            raise SourceError(
+                f"mqtt {source.host}:{source.port} {', '.join(source.topics)}: no message arrived "
+                f"within {source.window_seconds} s; nothing registered"
+            )
+        return records[-1]
+    report = IngestReport(name=name, source=source.describe())
+    with store.staging() as staging:
+        parent_id = _read(source, store, staging, report, name)
+        if parent_id == "unchanged":
+            parent = store.latest(name)
+            assert parent is not None
+            report.snapshot_id, report.rows, report.columns = parent.id, parent.rows, parent.columns
+            report.reused, report.seconds = True, time.perf_counter() - started
+            return parent, report
+        record = store.commit(staging, report, parent_id=parent_id)
+    report.seconds = time.perf_counter() - started
+    return record, report
+
+
+def _read(
+    source: AnySource, store: SnapshotStore, staging: Staging, report: IngestReport, name: str
+) -> str | None:
+    """Stage the rows; return the parent snapshot id ("unchanged": no new rows)."""
+    if isinstance(source, FileSource):
+        ingest_files(source, staging)
+        return None
+    if isinstance(source, SqlSource):
+        from tabpipe.data.sources.sql import ingest_sql
+
+        return ingest_sql(source, staging, report, parent=store.latest(name))
+    if isinstance(source, HttpSource):
+        from tabpipe.data.sources.http import ingest_http
+
+        ingest_http(source, staging)
+        return None
+    raise SourceError(f"cannot ingest a source of kind {source.kind!r} here")
+
+
+def read_source(source: FileSource) -> pd.DataFrame:
+    """Read a file source (any supported format) into a DataFrame, without registering it."""
+    with tempfile.TemporaryDirectory(prefix="tabpipe-read-") as tmp:
+        staging = Staging(Path(tmp))
+        ingest_files(source, staging)
+        if staging.has_parts:
+            merge_parts(staging)
+        con = duck(Path(tmp))
+        try:
+            frame = plain_dtypes(
+                con.execute("SELECT * FROM read_parquet(?)", [str(staging.data)]).df()
+            )
+        finally:
+            con.close()
     if frame.empty:
-        raise SourceError(f"{path}: holds a header but no data rows")
+        raise SourceError(f"{source.path}: holds a header but no data rows")
     return frame
 
 
 def content_id(frame: pd.DataFrame) -> str:
-    """A hash of a table's column names, dtypes and values, row order included."""
+    """A hash of an in-memory table's column names, dtypes and values, row order included.
+
+    Snapshots use :func:`tabpipe.data.snapshots.describe_parquet` instead,
+    which never loads the whole table.
+    """
     digest = hashlib.sha256()
     for name in frame.columns:
         column = frame[name]
@@ -58,3 +133,6 @@ def content_id(frame: pd.DataFrame) -> str:
         hashed = pd.util.hash_pandas_object(column, index=False).to_numpy(dtype=np.uint64)
         digest.update(hashed.tobytes())
     return digest.hexdigest()[:32]
+
+
+__all__ = ["AnySource", "content_id", "ingest", "read_source"]
