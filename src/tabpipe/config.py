@@ -31,16 +31,46 @@ from tabpipe.errors import ConfigError
 
 Task = Literal["binary", "multiclass", "regression"]
 TaskOrAuto = Literal["auto", "binary", "multiclass", "regression"]
-Family = Literal["linear", "random_forest", "lightgbm"]
+Family = Literal[
+    "lightgbm",
+    "xgboost",
+    "catboost",
+    "hist_gb",
+    "random_forest",
+    "extra_trees",
+    "linear",
+    "knn",
+]
 
 TASKS: tuple[str, ...] = get_args(TaskOrAuto)
 FAMILIES: tuple[Family, ...] = get_args(Family)
 
 #: Metrics per task; the first one is the default.
 METRICS: dict[str, tuple[str, ...]] = {
-    "binary": ("roc_auc", "log_loss", "accuracy", "balanced_accuracy", "f1", "precision", "recall"),
-    "multiclass": ("log_loss", "accuracy", "balanced_accuracy", "f1_macro", "roc_auc_ovr"),
-    "regression": ("rmse", "mae", "r2"),
+    "binary": (
+        "roc_auc",
+        "log_loss",
+        "accuracy",
+        "balanced_accuracy",
+        "f1",
+        "precision",
+        "recall",
+        "pr_auc",
+        "mcc",
+        "brier",
+    ),
+    "multiclass": (
+        "log_loss",
+        "accuracy",
+        "balanced_accuracy",
+        "f1_macro",
+        "f1_weighted",
+        "precision_macro",
+        "recall_macro",
+        "roc_auc_ovr",
+        "mcc",
+    ),
+    "regression": ("rmse", "mae", "r2", "mape", "rmsle"),
 }
 ALL_METRICS: tuple[str, ...] = tuple(dict.fromkeys(m for ms in METRICS.values() for m in ms))
 
@@ -55,6 +85,23 @@ class SplitSpec(_Spec):
     test_size: float = Field(0.2, gt=0.0, lt=0.5)
     folds: int = Field(5, ge=2, le=20)
     stratify: bool = True
+    group_column: str | None = Field(
+        None, description="Rows sharing a value stay in one fold (and one side of the split)."
+    )
+    time_column: str | None = Field(
+        None, description="Time-ordered validation: the test split and each fold come later."
+    )
+
+
+class SelectionSpec(_Spec):
+    """Which leaderboard candidate is packaged: the best by metric, under constraints."""
+
+    max_latency_ms: float | None = Field(
+        None, gt=0, description="Largest single-row ONNX predict latency (milliseconds)."
+    )
+    max_size_mb: float | None = Field(None, gt=0, description="Largest ONNX model size (MB).")
+    interpretable_only: bool = Field(False, description="Only glass-box models (linear).")
+    ensemble: bool = Field(True, description="Build a greedy weighted ensemble candidate.")
 
 
 class PipelineSpec(_Spec):
@@ -69,6 +116,13 @@ class PipelineSpec(_Spec):
     metric: str | None = None
     seed: int = 0
     models: tuple[Family, ...] = FAMILIES
+    max_trials: int | None = Field(
+        None,
+        ge=1,
+        description="Stop the search after this many trials (a count makes runs reproducible).",
+    )
+    n_jobs: int = Field(2, ge=1, description="Threads per model fit.")
+    selection: SelectionSpec = SelectionSpec()
 
     @field_validator("source", mode="before")
     @classmethod

@@ -67,8 +67,9 @@ def _evaluate(
     plan: FeaturePlan,
     cleaning: CleaningReport,
     training: TrainReport,
+    oof: pd.DataFrame,
 ) -> tuple[Any, ...]:
-    return (evaluate(models, test, plan, cleaning, training),)
+    return (evaluate(models, test, plan, cleaning, training, spec.selection, oof),)
 
 
 def _package(
@@ -106,6 +107,11 @@ def _training_params(spec: PipelineSpec) -> dict[str, Any]:
         "models": list(spec.models),
         "folds": spec.split.folds,
         "stratify": spec.split.stratify,
+        "group_column": spec.split.group_column,
+        "time_column": spec.split.time_column,
+        "max_trials": spec.max_trials,
+        "n_jobs": spec.n_jobs,
+        "ensemble": spec.selection.ensemble,
     }
 
 
@@ -131,19 +137,24 @@ TRAINING_STAGES: list[Stage] = [
         (("train", TABLE), ("test", TABLE)),
         params=lambda s: {"split": s.split.model_dump(), "seed": s.seed},
     ),
-    Stage("features", _features, ("cleaning",), (("plan", json_codec(FeaturePlan)),)),
+    Stage(
+        "features", _features, ("cleaning",), (("plan", json_codec(FeaturePlan)),), version=2
+    ),
     Stage(
         "train",
         _train,
         ("train", "plan", "cleaning"),
-        (("models", ESTIMATORS), ("training", json_codec(TrainReport))),
+        (("models", ESTIMATORS), ("training", json_codec(TrainReport)), ("oof", TABLE)),
         params=_training_params,
+        version=2,
     ),
     Stage(
         "evaluate",
         _evaluate,
-        ("models", "test", "plan", "cleaning", "training"),
+        ("models", "test", "plan", "cleaning", "training", "oof"),
         (("leaderboard", json_codec(Leaderboard)),),
+        params=lambda s: {"selection": s.selection.model_dump()},
+        version=2,
     ),
     Stage(
         "package",

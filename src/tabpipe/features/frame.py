@@ -19,6 +19,10 @@ class FeaturePlan(BaseModel):
 
     numeric: list[str]
     categorical: list[str]
+    #: Distinct training values per categorical column (drives the encoding choice).
+    cardinality: dict[str, int] = {}
+    #: Numeric columns with missing values in training (they get missing indicators).
+    with_missing: list[str] = []
 
     @property
     def columns(self) -> list[str]:

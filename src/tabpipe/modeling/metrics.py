@@ -31,6 +31,14 @@ def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
     return float(skm.log_loss(y, p, labels=np.arange(p.shape[1])))
 
 
+def _rmsle(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.sqrt(skm.mean_squared_log_error(np.clip(y, 0, None), np.clip(p, 0, None))))
+
+
+def _brier(y: np.ndarray, p: np.ndarray) -> float:
+    return float(skm.brier_score_loss(y, _binary_positive(p)))
+
+
 def _roc_ovr(y: np.ndarray, p: np.ndarray) -> float:
     return float(skm.roc_auc_score(y, p, multi_class="ovr", labels=np.arange(p.shape[1])))
 
@@ -53,7 +61,31 @@ REGISTRY: dict[str, Metric] = {
         "precision", True, False, lambda y, p: float(skm.precision_score(y, p, zero_division=0))
     ),
     "recall": Metric("recall", True, False, lambda y, p: float(skm.recall_score(y, p))),
+    "pr_auc": Metric(
+        "pr_auc",
+        True,
+        True,
+        lambda y, p: float(skm.average_precision_score(y, _binary_positive(p))),
+    ),
+    "mcc": Metric("mcc", True, False, lambda y, p: float(skm.matthews_corrcoef(y, p))),
+    "brier": Metric("brier", False, True, _brier),
+    "f1_weighted": Metric(
+        "f1_weighted", True, False, lambda y, p: float(skm.f1_score(y, p, average="weighted"))
+    ),
+    "precision_macro": Metric(
+        "precision_macro",
+        True,
+        False,
+        lambda y, p: float(skm.precision_score(y, p, average="macro", zero_division=0)),
+    ),
+    "recall_macro": Metric(
+        "recall_macro", True, False, lambda y, p: float(skm.recall_score(y, p, average="macro"))
+    ),
     "rmse": Metric("rmse", False, False, _rmse),
+    "mape": Metric(
+        "mape", False, False, lambda y, p: float(skm.mean_absolute_percentage_error(y, p))
+    ),
+    "rmsle": Metric("rmsle", False, False, _rmsle),
     "mae": Metric("mae", False, False, lambda y, p: float(skm.mean_absolute_error(y, p))),
     "r2": Metric("r2", True, False, lambda y, p: float(skm.r2_score(y, p))),
 }

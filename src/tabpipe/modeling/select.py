@@ -1,16 +1,26 @@
-"""Evaluation on the held-out test split, and selection by validation score."""
+"""Evaluation on the held-out test split, the leaderboard, and selection under a policy.
+
+Candidates are ranked and selected by validation score, never by test score. The
+policy (:class:`tabpipe.config.SelectionSpec`) may exclude candidates that are too slow,
+too large or not interpretable; the Pareto front of validation score versus single-row
+latency shows what each millisecond buys.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from tabpipe.config import SelectionSpec
 from tabpipe.data.cleaning import CleaningReport
 from tabpipe.features.frame import FeaturePlan, to_model_frame
 from tabpipe.modeling import metrics
-from tabpipe.modeling.train import TrainReport, encode_target, model_output
+from tabpipe.modeling.measure import measure
+from tabpipe.modeling.train import ENSEMBLE, TrainReport, encode_target, model_output
+from tabpipe.modeling.zoo import FAMILIES
 
 
 class LeaderboardRow(BaseModel):
@@ -18,16 +28,38 @@ class LeaderboardRow(BaseModel):
     cv_score: float
     test: dict[str, float]
     fit_seconds: float
+    family: str = ""
+    interpretability: str = ""
+    onnx: bool = True
+    latency_ms: float | None = None
+    batch_ms_per_1k: float | None = None
+    size_kb: float | None = None
+    eligible: bool = True
+    note: str | None = None
+
+
+class Threshold(BaseModel):
+    """The decision threshold on P(positive) that maximises F1 on out-of-fold predictions."""
+
+    threshold: float
+    f1_validation: float
+    f1_test_at_threshold: float
+    f1_test_at_half: float
 
 
 class Leaderboard(BaseModel):
     metric: str
     greater_is_better: bool
     rows: list[LeaderboardRow]
+    selected: str = ""
+    pareto: list[str] = []
+    notes: list[str] = []
+    threshold: Threshold | None = None
 
     @property
     def best(self) -> LeaderboardRow:
-        return self.rows[0]
+        """The selected candidate (the one the bundle packages)."""
+        return next((r for r in self.rows if r.name == self.selected), self.rows[0])
 
 
 def evaluate(
@@ -36,8 +68,11 @@ def evaluate(
     plan: FeaturePlan,
     report: CleaningReport,
     train_report: TrainReport,
+    policy: SelectionSpec | None = None,
+    oof: pd.DataFrame | None = None,
 ) -> Leaderboard:
-    """Score every candidate on the test split; rank by validation (never by test) score."""
+    """Score every candidate on the test split; rank and select by validation score."""
+    policy = policy or SelectionSpec()
     x = to_model_frame(test, plan)
     y = encode_target(test[report.target], report)
     rows = []
@@ -45,14 +80,100 @@ def evaluate(
         if cand.name not in models or cand.cv_score is None:
             continue
         output = model_output(models[cand.name], x, report.task)
+        cost = measure(models[cand.name], test, plan, report)
+        family = cand.family
         rows.append(
             LeaderboardRow(
                 name=cand.name,
                 cv_score=cand.cv_score,
                 test=metrics.score_all(report.task, y, output),
                 fit_seconds=cand.fit_seconds,
+                family=family,
+                interpretability=(
+                    FAMILIES[family].interpretability  # type: ignore[index]
+                    if family in FAMILIES
+                    else "ensemble"
+                ),
+                onnx=cost.onnx,
+                latency_ms=cost.latency_ms,
+                batch_ms_per_1k=cost.batch_ms_per_1k,
+                size_kb=cost.size_kb,
+                note=cost.note,
             )
         )
     greater = metrics.REGISTRY[train_report.metric].greater_is_better
-    rows.sort(key=lambda r: -r.cv_score if greater else r.cv_score)
-    return Leaderboard(metric=train_report.metric, greater_is_better=greater, rows=rows)
+    rows.sort(key=lambda r: (-r.cv_score if greater else r.cv_score, r.name != ENSEMBLE))
+    board = Leaderboard(metric=train_report.metric, greater_is_better=greater, rows=rows)
+    select(board, policy)
+    board.pareto = pareto_front(rows, greater)
+    if report.task == "binary" and oof is not None and board.selected:
+        board.threshold = best_threshold(oof, board.selected, y, models[board.selected], x)
+    return board
+
+
+def select(board: Leaderboard, policy: SelectionSpec) -> None:
+    """Mark eligible rows and choose the best eligible one by validation score."""
+    for row in board.rows:
+        reasons = []
+        if not row.onnx:
+            reasons.append("no faithful ONNX form")
+        if policy.max_latency_ms is not None and (row.latency_ms or np.inf) > policy.max_latency_ms:
+            reasons.append(f"latency above {policy.max_latency_ms:g} ms")
+        if policy.max_size_mb is not None and (row.size_kb or np.inf) > policy.max_size_mb * 1024:
+            reasons.append(f"size above {policy.max_size_mb:g} MB")
+        if policy.interpretable_only and row.interpretability != "glass-box":
+            reasons.append("not interpretable")
+        row.eligible = not reasons
+        if reasons:
+            row.note = "; ".join(filter(None, [row.note, *reasons]))
+    eligible = [r for r in board.rows if r.eligible]
+    if eligible:
+        board.selected = eligible[0].name
+        return
+    servable = [r for r in board.rows if r.onnx] or board.rows
+    board.selected = servable[0].name
+    board.notes.append(
+        f"no candidate meets the selection policy; packaged the best servable one "
+        f"({board.selected}) instead. Relax selection.* in the spec"
+    )
+
+
+def pareto_front(rows: list[LeaderboardRow], greater: bool) -> list[str]:
+    """Names of rows no other row beats on both validation score and latency."""
+    timed = [r for r in rows if r.latency_ms is not None and r.onnx]
+    front = []
+    for r in timed:
+        dominated = any(
+            (o.cv_score >= r.cv_score if greater else o.cv_score <= r.cv_score)
+            and (o.latency_ms or 0) <= (r.latency_ms or 0)
+            and (o.cv_score != r.cv_score or o.latency_ms != r.latency_ms)
+            for o in timed
+        )
+        if not dominated:
+            front.append(r.name)
+    return sorted(front, key=lambda n: next(r.latency_ms or 0 for r in timed if r.name == n))
+
+
+def best_threshold(
+    oof: pd.DataFrame, name: str, y_test: np.ndarray, model: Any, x_test: pd.DataFrame
+) -> Threshold | None:
+    """The F1-optimal threshold on out-of-fold P(class 1), checked on the test split."""
+    column = f"{name}:1"
+    if column not in oof:
+        return None
+    from sklearn.metrics import f1_score
+
+    p = oof[column].to_numpy()
+    mask = ~np.isnan(p)
+    y = oof["__target__"].to_numpy()[mask]
+    p = p[mask]
+    grid = np.unique(np.quantile(p, np.linspace(0.01, 0.99, 99)))
+    scores = [f1_score(y, (p >= t).astype(int), zero_division=0) for t in grid]
+    t = float(grid[int(np.argmax(scores))])
+    p_test = model.predict_proba(x_test)[:, 1]
+    return Threshold(
+        threshold=t,
+        f1_validation=float(max(scores)),
+        f1_test_at_threshold=float(f1_score(y_test, (p_test >= t).astype(int), zero_division=0)),
+        f1_test_at_half=float(f1_score(y_test, (p_test >= 0.5).astype(int), zero_division=0)),
+    )

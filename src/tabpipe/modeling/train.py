@@ -1,40 +1,84 @@
-"""Training: each candidate family cross-validated on the training split, then refit on all of it."""
+"""Training: search the zoo under the budget, refit the best of each family, build the ensemble.
+
+The held-out test split never reaches this module: validation is k-fold on the
+training split only (stratified, grouped or time-ordered as the spec declares).
+"""
 
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
-from sklearn.base import clone
-from sklearn.model_selection import KFold, StratifiedKFold
-from sklearn.pipeline import Pipeline
+from sklearn.model_selection import (
+    GroupKFold,
+    KFold,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+    TimeSeriesSplit,
+)
 
-from tabpipe.config import Family, PipelineSpec, Task
+from tabpipe.config import PipelineSpec, Task
 from tabpipe.data.cleaning import CleaningReport
-from tabpipe.errors import TrainingError
-from tabpipe.features.builder import build_preprocessor
+from tabpipe.errors import TabpipeWarning, TrainingError
 from tabpipe.features.frame import FeaturePlan, to_model_frame
 from tabpipe.modeling import metrics
-from tabpipe.modeling.zoo import FIT_ORDER, NEEDS_SCALING, make_estimator
+from tabpipe.modeling.ensemble import (
+    WeightedEnsembleClassifier,
+    WeightedEnsembleRegressor,
+    caruana,
+)
+from tabpipe.modeling.fit import FitContext, Folds, TrialResult, refit
+from tabpipe.modeling.search import Budget, SearchLog, search
+
+ENSEMBLE = "ensemble"
+#: How many of the best trials the ensemble may choose from.
+ENSEMBLE_POOL = 12
+#: Below this many rows one thread per fit is faster than several (thread start-up costs).
+PARALLEL_ROWS = 20_000
 
 
 class CandidateResult(BaseModel):
     name: str
-    family: Family
+    family: str
     cv_score: float | None
     cv_std: float | None
     fit_seconds: float
     status: str
     note: str | None = None
+    params: dict[str, Any] = {}
+    trial_id: int | None = None
+    rounds: int | None = None
+    members: dict[str, float] | None = None
+
+
+class TrialSummary(BaseModel):
+    trial_id: int
+    family: str
+    params: dict[str, Any]
+    score: float
+    seconds: float
+    rounds: int | None
 
 
 class TrainReport(BaseModel):
     metric: str
     folds: int
     candidates: list[CandidateResult]
+    validation: str = "k-fold"
+    trials: list[TrialSummary] = []
+    pruned: int = 0
+    notes: list[str] = []
+    stopped_by: str = ""
+    budget_seconds: float = 0.0
+    elapsed_seconds: float = 0.0
+
+
+class UndersizedBudgetWarning(TabpipeWarning):
+    """The time budget was too small for more than a baseline."""
 
 
 def encode_target(y: pd.Series, report: CleaningReport) -> np.ndarray:
@@ -54,82 +98,231 @@ def model_output(model: Any, x: pd.DataFrame, task: Task) -> np.ndarray:
 
 def train_candidates(
     train: pd.DataFrame, plan: FeaturePlan, report: CleaningReport, spec: PipelineSpec
-) -> tuple[dict[str, Any], TrainReport]:
-    """Cross-validate every family within the time budget; refit each on the whole split."""
+) -> tuple[dict[str, Any], TrainReport, pd.DataFrame]:
+    """Search, refit and ensemble within ``spec.time_budget``; also return the OOF table."""
+    budget = Budget(spec.time_budget)
     metric = spec.metric or metrics.default_metric(report.task)
-    x = to_model_frame(train, plan)
     y = encode_target(train[report.target], report)
-    folds = _folds(report.task, y, spec)
-    started = time.perf_counter()
-    fitted: dict[str, Any] = {}
-    results: list[CandidateResult] = []
-    for family in (f for f in FIT_ORDER if f in spec.models):
-        if fitted and time.perf_counter() - started > spec.time_budget:
-            results.append(
+    n_classes = len(report.classes or []) if report.task != "regression" else 1
+    if report.task != "regression" and len(np.unique(y)) < 2:
+        raise TrainingError(
+            f"target {report.target!r} has a single class ({report.classes!r}) in the "
+            "training split; a classifier needs at least two. Check the target column or "
+            "collect rows of the other class(es)"
+        )
+    folds, scheme = make_folds(report.task, y, train, spec)
+    ctx = FitContext(
+        x=to_model_frame(train, plan),
+        y=y,
+        task=report.task,
+        plan=plan,
+        folds=folds,
+        metric=metric,
+        seed=spec.seed,
+        n_jobs=spec.n_jobs if len(train) >= PARALLEL_ROWS else 1,
+        n_classes=n_classes,
+    )
+    log = search(ctx, tuple(spec.models), budget, spec.max_trials)
+    if not log.results:
+        raise TrainingError(
+            "no model could be trained: " + "; ".join(f"{k}: {v}" for k, v in log.failed.items())
+        )
+    models, candidates = _refit_family_bests(ctx, log, budget)
+    oof = {c.name: _oof_of(log, c.trial_id) for c in candidates if c.status == "ok"}
+    if spec.selection.ensemble:
+        _add_ensemble(ctx, log, budget, models, candidates, oof)
+    if len(log.results) + log.pruned <= 1:
+        message = (
+            f"the time budget of {spec.time_budget:g} s allowed only one baseline "
+            f"({log.results[0].family}); give more time for a real search"
+        )
+        log.notes.append(message)
+        warnings.warn(message, UndersizedBudgetWarning, stacklevel=2)
+    training = TrainReport(
+        metric=metric,
+        folds=len(folds),
+        candidates=candidates,
+        validation=scheme,
+        trials=[
+            TrialSummary(
+                trial_id=r.trial_id,
+                family=r.family,
+                params=r.params,
+                score=r.score,
+                seconds=r.seconds,
+                rounds=r.rounds,
+            )
+            for r in log.results
+        ],
+        pruned=log.pruned,
+        notes=log.notes,
+        stopped_by=log.stopped_by,
+        budget_seconds=spec.time_budget,
+        elapsed_seconds=budget.elapsed,
+    )
+    return models, training, _oof_frame(oof, y, report.task)
+
+
+def make_folds(
+    task: Task, y: np.ndarray, train: pd.DataFrame, spec: PipelineSpec
+) -> tuple[Folds, str]:
+    """Validation folds on the training split, and a description of the scheme."""
+    k = spec.split.folds
+    dummy = np.zeros(len(y))
+    if spec.split.time_column:
+        order = np.argsort(train[spec.split.time_column].to_numpy(), kind="stable")
+        splits = TimeSeriesSplit(n_splits=k).split(dummy)
+        return [(order[tr], order[va]) for tr, va in splits], (
+            f"{k}-split time-ordered by {spec.split.time_column!r}"
+        )
+    classify = task != "regression" and spec.split.stratify
+    if classify:
+        k = min(k, max(2, int(np.bincount(y).min())))
+    if spec.split.group_column:
+        groups = train[spec.split.group_column].astype(str).to_numpy()
+        splitter: Any = (
+            StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=spec.seed)
+            if classify
+            else GroupKFold(n_splits=k, shuffle=True, random_state=spec.seed)
+        )
+        return list(splitter.split(dummy, y, groups)), (
+            f"{k}-fold grouped by {spec.split.group_column!r}"
+        )
+    if classify:
+        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=spec.seed)
+        return list(splitter.split(dummy, y)), f"{k}-fold stratified"
+    splitter = KFold(n_splits=k, shuffle=True, random_state=spec.seed)
+    return list(splitter.split(dummy, y)), f"{k}-fold"
+
+
+def _best_per_family(log: SearchLog, greater: bool) -> list[TrialResult]:
+    best: dict[str, TrialResult] = {}
+    for r in log.results:
+        current = best.get(r.family)
+        if current is None or (r.score > current.score if greater else r.score < current.score):
+            best[r.family] = r
+    return sorted(best.values(), key=lambda r: (-r.score if greater else r.score, r.trial_id))
+
+
+def _refit_family_bests(
+    ctx: FitContext, log: SearchLog, budget: Budget
+) -> tuple[dict[str, Any], list[CandidateResult]]:
+    greater = metrics.REGISTRY[ctx.metric].greater_is_better
+    models: dict[str, Any] = {}
+    candidates: list[CandidateResult] = []
+    for r in _best_per_family(log, greater):
+        estimate = r.seconds / len(ctx.folds) * 1.4
+        base = {
+            "name": r.family,
+            "family": r.family,
+            "cv_score": r.score,
+            "cv_std": float(np.std(r.fold_scores)),
+            "params": r.params,
+            "trial_id": r.trial_id,
+            "rounds": r.rounds,
+        }
+        if models and budget.elapsed + estimate > budget.seconds * 1.05:
+            candidates.append(
                 CandidateResult(
-                    name=family,
-                    family=family,
-                    cv_score=None,
-                    cv_std=None,
-                    fit_seconds=0.0,
-                    status="skipped",
-                    note="time budget used up",
+                    **base, fit_seconds=0.0, status="skipped", note="no time left to refit"
                 )
             )
             continue
         t0 = time.perf_counter()
-        pipeline = Pipeline(
-            [
-                ("features", build_preprocessor(plan, scale=NEEDS_SCALING[family])),
-                ("model", make_estimator(family, report.task, spec.seed)),
-            ]
-        )
         try:
-            scores = [
-                metrics.score(
-                    metric,
-                    y[val],
-                    model_output(clone(pipeline).fit(x.iloc[tr], y[tr]), x.iloc[val], report.task),
-                )
-                for tr, val in folds
-            ]
-            fitted[family] = pipeline.fit(x, y)
-        except (ValueError, RuntimeError, MemoryError) as exc:
-            results.append(
-                CandidateResult(
-                    name=family,
-                    family=family,
-                    cv_score=None,
-                    cv_std=None,
-                    fit_seconds=time.perf_counter() - t0,
-                    status="failed",
-                    note=f"{type(exc).__name__}: {exc}",
-                )
+            models[r.family] = refit(ctx, r)
+        except Exception as exc:  # a library crash on refit drops that family only
+            log.notes.append(f"{r.family} refit failed: {type(exc).__name__}: {exc}")
+            candidates.append(
+                CandidateResult(**base, fit_seconds=0.0, status="failed", note=str(exc))
             )
             continue
-        results.append(
+        candidates.append(
+            CandidateResult(**base, fit_seconds=time.perf_counter() - t0, status="ok")
+        )
+    for fam, why in log.failed.items():
+        candidates.append(
             CandidateResult(
-                name=family,
-                family=family,
-                cv_score=float(np.mean(scores)),
-                cv_std=float(np.std(scores)),
-                fit_seconds=time.perf_counter() - t0,
-                status="ok",
+                name=fam,
+                family=fam,
+                cv_score=None,
+                cv_std=None,
+                fit_seconds=0.0,
+                status="failed",
+                note=why,
             )
         )
-    if not fitted:
-        notes = "; ".join(f"{r.name}: {r.note}" for r in results)
-        raise TrainingError(f"no model could be trained: {notes}")
-    return fitted, TrainReport(metric=metric, folds=spec.split.folds, candidates=results)
+    return models, candidates
 
 
-def _folds(task: Task, y: np.ndarray, spec: PipelineSpec) -> list[tuple[np.ndarray, np.ndarray]]:
-    k = spec.split.folds
-    if task != "regression" and spec.split.stratify:
-        smallest = int(np.bincount(y).min())
-        splitter: Any = StratifiedKFold(
-            n_splits=min(k, max(2, smallest)), shuffle=True, random_state=spec.seed
+def _add_ensemble(
+    ctx: FitContext,
+    log: SearchLog,
+    budget: Budget,
+    models: dict[str, Any],
+    candidates: list[CandidateResult],
+    oof: dict[str, np.ndarray],
+) -> None:
+    greater = metrics.REGISTRY[ctx.metric].greater_is_better
+    fitted = {c.trial_id: c.name for c in candidates if c.status == "ok"}
+    ranked = sorted(log.results, key=lambda r: (-r.score if greater else r.score, r.trial_id))
+    pool = [r for r in ranked if r.trial_id in fitted]
+    extra = [r for r in ranked if r.trial_id not in fitted][: max(0, ENSEMBLE_POOL - len(pool))]
+    pool += extra
+    if len(pool) < 2:
+        return
+    covered = ~np.isnan(pool[0].oof[:, 0])
+    ens_metric = ctx.metric
+    if ctx.task != "regression" and not metrics.REGISTRY[ctx.metric].needs_proba:
+        ens_metric = "log_loss"
+    weights = caruana([r.oof[covered] for r in pool], ctx.y[covered], ens_metric)
+    members: list[tuple[str, Any]] = []
+    used: list[tuple[TrialResult, float]] = []
+    t0 = time.perf_counter()
+    for r, w in sorted(zip(pool, weights, strict=True), key=lambda p: -p[1]):
+        if w <= 0:
+            continue
+        if r.trial_id in fitted:
+            members.append((fitted[r.trial_id], models[fitted[r.trial_id]]))
+        elif budget.elapsed + r.seconds / len(ctx.folds) * 1.4 <= budget.seconds * 1.05:
+            members.append((f"{r.family}#{r.trial_id}", refit(ctx, r)))
+        else:
+            continue
+        used.append((r, w))
+    if len(used) < 2:
+        log.notes.append("ensemble not built: greedy selection kept a single model")
+        return
+    total = sum(w for _, w in used)
+    norm = [w / total for _, w in used]
+    cls: Any = WeightedEnsembleRegressor if ctx.task == "regression" else WeightedEnsembleClassifier
+    models[ENSEMBLE] = cls.from_fitted(members, norm, ctx.y)
+    blend = sum(w * r.oof for (r, _), w in zip(used, norm, strict=True))
+    blend_arr = np.asarray(blend)
+    pred = blend_arr[covered][:, 0] if ctx.task == "regression" else blend_arr[covered]
+    candidates.append(
+        CandidateResult(
+            name=ENSEMBLE,
+            family=ENSEMBLE,
+            cv_score=metrics.score(ctx.metric, ctx.y[covered], pred),
+            cv_std=None,
+            fit_seconds=time.perf_counter() - t0,
+            status="ok",
+            members={name: w for (name, _), w in zip(members, norm, strict=True)},
         )
-    else:
-        splitter = KFold(n_splits=k, shuffle=True, random_state=spec.seed)
-    return list(splitter.split(np.zeros(len(y)), y))
+    )
+    oof[ENSEMBLE] = blend_arr
+
+
+def _oof_of(log: SearchLog, trial_id: int | None) -> np.ndarray:
+    return next(r.oof for r in log.results if r.trial_id == trial_id)
+
+
+def _oof_frame(oof: dict[str, np.ndarray], y: np.ndarray, task: Task) -> pd.DataFrame:
+    cols: dict[str, np.ndarray] = {"__target__": y}
+    for name, values in oof.items():
+        if task == "regression":
+            cols[name] = values[:, 0]
+        else:
+            for k in range(values.shape[1]):
+                cols[f"{name}:{k}"] = values[:, k]
+    return pd.DataFrame(cols)
