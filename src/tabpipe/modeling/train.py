@@ -33,10 +33,13 @@ from tabpipe.modeling.ensemble import (
 )
 from tabpipe.modeling.fit import FitContext, Folds, TrialResult, refit
 from tabpipe.modeling.search import Budget, SearchLog, search
+from tabpipe.modeling.zoo import NOT_IN_ENSEMBLE
 
 ENSEMBLE = "ensemble"
 #: How many of the best trials the ensemble may choose from.
 ENSEMBLE_POOL = 12
+#: Share of the time budget for search and refits; the rest is for evaluation and packaging.
+SEARCH_SHARE = 0.85
 #: Below this many rows one thread per fit is faster than several (thread start-up costs).
 PARALLEL_ROWS = 20_000
 
@@ -100,7 +103,7 @@ def train_candidates(
     train: pd.DataFrame, plan: FeaturePlan, report: CleaningReport, spec: PipelineSpec
 ) -> tuple[dict[str, Any], TrainReport, pd.DataFrame]:
     """Search, refit and ensemble within ``spec.time_budget``; also return the OOF table."""
-    budget = Budget(spec.time_budget)
+    budget = Budget(spec.time_budget * SEARCH_SHARE)
     metric = spec.metric or metrics.default_metric(report.task)
     y = encode_target(train[report.target], report)
     n_classes = len(report.classes or []) if report.task != "regression" else 1
@@ -265,7 +268,10 @@ def _add_ensemble(
 ) -> None:
     greater = metrics.REGISTRY[ctx.metric].greater_is_better
     fitted = {c.trial_id: c.name for c in candidates if c.status == "ok"}
-    ranked = sorted(log.results, key=lambda r: (-r.score if greater else r.score, r.trial_id))
+    ranked = sorted(
+        (r for r in log.results if r.family not in NOT_IN_ENSEMBLE),
+        key=lambda r: (-r.score if greater else r.score, r.trial_id),
+    )
     pool = [r for r in ranked if r.trial_id in fitted]
     extra = [r for r in ranked if r.trial_id not in fitted][: max(0, ENSEMBLE_POOL - len(pool))]
     pool += extra

@@ -160,7 +160,21 @@ def _convert_pipeline(pipeline: Any, signature: Signature, classifier: bool) -> 
         options=options,
         target_opset=TARGET_OPSET,
     )
+    _restore_input_names(model, signature.names)
     return model
+
+
+def _restore_input_names(model: onnx.ModelProto, names: list[str]) -> None:
+    """skl2onnx renames inputs that are not identifiers (``1stFlrSF``); give the names back."""
+    renames = {
+        inp.name: name for inp, name in zip(model.graph.input, names, strict=True) if inp.name != name
+    }
+    if not renames:
+        return
+    for inp in model.graph.input:
+        inp.name = renames.get(inp.name, inp.name)
+    for node in model.graph.node:
+        node.input[:] = [renames.get(n, n) for n in node.input]
 
 
 def to_onnx(pipeline: Any, signature: Signature, *, classifier: bool) -> bytes:
