@@ -42,11 +42,16 @@ def main() -> None:
             "n_jobs": args.cores,
         }
     )
+    cleaned_at = time.perf_counter()
     models, training, oof = train_candidates(cleaned, plan, report, spec)
+    trained_at = time.perf_counter()
     sample = cleaned.sample(min(len(cleaned), 300), random_state=0)
-    board = evaluate(models, sample, plan, report, training, spec.selection, oof)
+    board = evaluate(
+        models, sample, plan, report, training, spec.selection, oof, measure_all=False
+    )
     signature = signature_of(report, plan)
     classify = report.task != "regression"
+    selected_at = time.perf_counter()
     model = to_onnx(models[board.selected], signature, classifier=classify)
     fit_seconds = time.perf_counter() - started
     options = ort.SessionOptions()
@@ -74,6 +79,12 @@ def main() -> None:
         trials=len(training.trials),
         search_seconds=training.elapsed_seconds,
         stopped_by=training.stopped_by,
+        phases={
+            "clean": cleaned_at - started,
+            "train": trained_at - cleaned_at,
+            "select": selected_at - trained_at,
+            "onnx": time.perf_counter() - selected_at,
+        },
     )
 
 

@@ -59,6 +59,7 @@ class FrequencyEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         tags.input_tags.string = True
         tags.input_tags.categorical = True
         tags.input_tags.allow_nan = True
+        tags.transformer_tags.preserves_dtype = []  # outputs float32 or text, whatever comes in
         return tags
 
 
@@ -126,6 +127,7 @@ class RareCategoryGrouper(TransformerMixin, BaseEstimator):  # type: ignore[misc
         tags.input_tags.string = True
         tags.input_tags.categorical = True
         tags.input_tags.allow_nan = True
+        tags.transformer_tags.preserves_dtype = []  # outputs float32 or text, whatever comes in
         return tags
 
 
@@ -149,6 +151,7 @@ class MissingIndicator(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.transformer_tags.preserves_dtype = []  # outputs float32 or text, whatever comes in
         return tags
 
 

@@ -30,7 +30,13 @@ class Cost(BaseModel):
     parity: float | None = None
 
 
-def measure(model: Any, test: pd.DataFrame, plan: FeaturePlan, report: CleaningReport) -> Cost:
+def measure(
+    model: Any,
+    test: pd.DataFrame,
+    plan: FeaturePlan,
+    report: CleaningReport,
+    cache: dict[int, Any] | None = None,
+) -> Cost:
     """Convert ``model`` to ONNX and time it; a failed conversion is reported, not raised."""
     from tabpipe.packaging.build import signature_of
     from tabpipe.packaging.onnx import parity, to_onnx
@@ -38,7 +44,7 @@ def measure(model: Any, test: pd.DataFrame, plan: FeaturePlan, report: CleaningR
     signature = signature_of(report, plan)
     classifier = report.task != "regression"
     try:
-        data = to_onnx(model, signature, classifier=classifier)
+        data = to_onnx(model, signature, classifier=classifier, cache=cache)
     except Exception as exc:  # any converter failure makes the candidate unservable
         return Cost(onnx=False, note=str(exc)[:300])
     import onnxruntime as ort

@@ -18,7 +18,7 @@ from tabpipe.config import SelectionSpec
 from tabpipe.data.cleaning import CleaningReport
 from tabpipe.features.frame import FeaturePlan, to_model_frame
 from tabpipe.modeling import metrics
-from tabpipe.modeling.measure import measure
+from tabpipe.modeling.measure import Cost, measure
 from tabpipe.modeling.train import ENSEMBLE, TrainReport, encode_target, model_output
 from tabpipe.modeling.zoo import FAMILIES
 
@@ -70,17 +70,33 @@ def evaluate(
     train_report: TrainReport,
     policy: SelectionSpec | None = None,
     oof: pd.DataFrame | None = None,
+    *,
+    measure_all: bool = True,
 ) -> Leaderboard:
-    """Score every candidate on the test split; rank and select by validation score."""
+    """Score every candidate on the test split; rank and select by validation score.
+
+    With ``measure_all=False`` only candidates down to the first servable one (in
+    validation order) are converted and timed: enough for the default policy, and faster.
+    """
     policy = policy or SelectionSpec()
     x = to_model_frame(test, plan)
     y = encode_target(test[report.target], report)
     rows = []
-    for cand in train_report.candidates:
-        if cand.name not in models or cand.cv_score is None:
-            continue
+    greater = metrics.REGISTRY[train_report.metric].greater_is_better
+    cache: dict[int, Any] = {}
+    found = False
+    ordered = sorted(
+        (c for c in train_report.candidates if c.name in models and c.cv_score is not None),
+        key=lambda c: (-(c.cv_score or 0) if greater else (c.cv_score or 0), c.name != ENSEMBLE),
+    )
+    for cand in ordered:
+        assert cand.cv_score is not None
         output = model_output(models[cand.name], x, report.task)
-        cost = measure(models[cand.name], test, plan, report)
+        if measure_all or not found:
+            cost = measure(models[cand.name], test, plan, report, cache)
+            found = found or cost.onnx
+        else:
+            cost = Cost(onnx=True, note="not measured")
         family = cand.family
         rows.append(
             LeaderboardRow(
@@ -101,7 +117,6 @@ def evaluate(
                 note=cost.note,
             )
         )
-    greater = metrics.REGISTRY[train_report.metric].greater_is_better
     rows.sort(key=lambda r: (-r.cv_score if greater else r.cv_score, r.name != ENSEMBLE))
     board = Leaderboard(metric=train_report.metric, greater_is_better=greater, rows=rows)
     select(board, policy)

@@ -39,7 +39,7 @@ ENSEMBLE = "ensemble"
 #: How many of the best trials the ensemble may choose from.
 ENSEMBLE_POOL = 12
 #: Share of the time budget for search and refits; the rest is for evaluation and packaging.
-SEARCH_SHARE = 0.85
+SEARCH_SHARE = 0.8
 #: Below this many rows one thread per fit is faster than several (thread start-up costs).
 PARALLEL_ROWS = 20_000
 

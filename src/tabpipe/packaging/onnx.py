@@ -177,21 +177,36 @@ def _restore_input_names(model: onnx.ModelProto, names: list[str]) -> None:
         node.input[:] = [renames.get(n, n) for n in node.input]
 
 
-def to_onnx(pipeline: Any, signature: Signature, *, classifier: bool) -> bytes:
+def to_onnx(
+    pipeline: Any,
+    signature: Signature,
+    *,
+    classifier: bool,
+    cache: dict[int, onnx.ModelProto] | None = None,
+) -> bytes:
     """Convert a fitted ``Pipeline(features, model)`` or a weighted ensemble of them.
 
     The graph has one input per column (float for numeric, string for categorical) and the
     outputs ``label`` and ``probabilities`` (classifier) or ``variable`` (regressor).
+    ``cache`` (keyed by ``id`` of a fitted pipeline) lets a caller that converts several
+    candidates convert each ensemble member once.
     """
+    cache = {} if cache is None else cache
+
+    def convert(one: Any) -> onnx.ModelProto:
+        if id(one) not in cache:
+            cache[id(one)] = _convert_pipeline(one, signature, classifier)
+        return cache[id(one)]
+
     from tabpipe.modeling.ensemble import WeightedEnsembleClassifier, WeightedEnsembleRegressor
 
     _register_converters()
     try:
         if isinstance(pipeline, WeightedEnsembleClassifier | WeightedEnsembleRegressor):
-            members = [_convert_pipeline(m, signature, classifier) for m in pipeline.estimators_]
+            members = [convert(m) for m in pipeline.estimators_]
             model = _weighted_sum(members, list(pipeline.weights_), signature, classifier)
         else:
-            model = _convert_pipeline(pipeline, signature, classifier)
+            model = convert(pipeline)
     except Exception as exc:  # converters raise many unrelated types
         raise PackagingError(
             f"cannot convert the pipeline to ONNX: {type(exc).__name__}: {exc}"
