@@ -46,13 +46,23 @@ def main() -> None:
     models, training, oof = train_candidates(cleaned, plan, report, spec)
     trained_at = time.perf_counter()
     sample = cleaned.sample(min(len(cleaned), 300), random_state=0)
+    cache: dict[int, object] = {}
     board = evaluate(
-        models, sample, plan, report, training, spec.selection, oof, measure_all=False
+        models,
+        sample,
+        plan,
+        report,
+        training,
+        spec.selection,
+        oof,
+        measure_all=False,
+        diagnose_selected=False,
+        cache=cache,
     )
     signature = signature_of(report, plan)
     classify = report.task != "regression"
     selected_at = time.perf_counter()
-    model = to_onnx(models[board.selected], signature, classifier=classify)
+    model = to_onnx(models[board.selected], signature, classifier=classify, cache=cache)  # type: ignore[arg-type]
     fit_seconds = time.perf_counter() - started
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1

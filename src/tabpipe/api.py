@@ -182,3 +182,30 @@ def report_path(workspace: Workspace, name: str) -> Path:
         raise NotFoundError(f"model {name!r} has no finished run with a report")
     outputs: dict[str, Any] = row["outputs"]
     return workspace.artifacts.path(HTML.kind, outputs["report"]) / "content.html"
+
+
+def leaderboard(workspace: Workspace, name: str) -> Leaderboard:
+    """The leaderboard of the run that produced the champion (else the latest done run)."""
+    registry = Registry(workspace)
+    try:
+        run_id: str | None = registry.resolve(name, CHAMPION).run_id
+    except NotFoundError:
+        run_id = None
+    row = None
+    if run_id is not None:
+        row = workspace.meta.one(select(md.runs).where(md.runs.c.id == run_id))
+    if row is None or not row.get("outputs"):
+        row = workspace.meta.one(
+            select(md.runs)
+            .where(md.runs.c.model_name == name, md.runs.c.status == "done")
+            .order_by(desc(md.runs.c.finished_at))
+            .limit(1)
+        )
+    if row is None or not row.get("outputs") or "leaderboard" not in row["outputs"]:
+        raise NotFoundError(
+            f"model {name!r} has no finished run with a leaderboard; train it with `tabpipe run`"
+        )
+    board: Leaderboard = workspace.artifacts.get(
+        json_codec(Leaderboard), row["outputs"]["leaderboard"]
+    )
+    return board

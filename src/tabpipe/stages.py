@@ -69,7 +69,7 @@ def _evaluate(
     training: TrainReport,
     oof: pd.DataFrame,
 ) -> tuple[Any, ...]:
-    return (evaluate(models, test, plan, cleaning, training, spec.selection, oof),)
+    return (evaluate(models, test, plan, cleaning, training, spec.selection, oof, seed=spec.seed),)
 
 
 def _package(
@@ -153,7 +153,7 @@ TRAINING_STAGES: list[Stage] = [
         _evaluate,
         ("models", "test", "plan", "cleaning", "training", "oof"),
         (("leaderboard", json_codec(Leaderboard)),),
-        params=lambda s: {"selection": s.selection.model_dump()},
+        params=lambda s: {"selection": s.selection.model_dump(), "seed": s.seed},
         version=2,
     ),
     Stage(

@@ -18,6 +18,7 @@ from tabpipe.config import SelectionSpec
 from tabpipe.data.cleaning import CleaningReport
 from tabpipe.features.frame import FeaturePlan, to_model_frame
 from tabpipe.modeling import metrics
+from tabpipe.modeling.diagnostics import Diagnostics, diagnose, shap_importance
 from tabpipe.modeling.measure import Cost, measure
 from tabpipe.modeling.train import ENSEMBLE, TrainReport, encode_target, model_output
 from tabpipe.modeling.zoo import FAMILIES
@@ -55,6 +56,9 @@ class Leaderboard(BaseModel):
     pareto: list[str] = []
     notes: list[str] = []
     threshold: Threshold | None = None
+    diagnostics: Diagnostics | None = None
+    #: The candidate whose native SHAP contributions ``diagnostics.shap_importance`` holds.
+    shap_model: str | None = None
 
     @property
     def best(self) -> LeaderboardRow:
@@ -72,10 +76,14 @@ def evaluate(
     oof: pd.DataFrame | None = None,
     *,
     measure_all: bool = True,
+    diagnose_selected: bool = True,
+    seed: int = 0,
+    cache: dict[int, Any] | None = None,
 ) -> Leaderboard:
     """Score every candidate on the test split; rank and select by validation score.
 
-    With ``measure_all=False`` only candidates down to the first servable one (in
+    ``cache`` keeps each candidate's ONNX graph for a later conversion (see
+    :func:`tabpipe.packaging.onnx.to_onnx`). With ``measure_all=False`` only candidates down to the first servable one (in
     validation order) are converted and timed: enough for the default policy, and faster.
     """
     policy = policy or SelectionSpec()
@@ -83,7 +91,7 @@ def evaluate(
     y = encode_target(test[report.target], report)
     rows = []
     greater = metrics.REGISTRY[train_report.metric].greater_is_better
-    cache: dict[int, Any] = {}
+    cache = {} if cache is None else cache
     found = False
     ordered = sorted(
         (c for c in train_report.candidates if c.name in models and c.cv_score is not None),
@@ -123,7 +131,29 @@ def evaluate(
     board.pareto = pareto_front(rows, greater)
     if report.task == "binary" and oof is not None and board.selected:
         board.threshold = best_threshold(oof, board.selected, y, models[board.selected], x)
+    if diagnose_selected and board.selected:
+        _diagnose(board, models, x, y, report, seed)
     return board
+
+
+def _diagnose(
+    board: Leaderboard,
+    models: dict[str, Any],
+    x: pd.DataFrame,
+    y: np.ndarray,
+    report: CleaningReport,
+    seed: int,
+) -> None:
+    classes = [str(c) for c in report.classes or []]
+    diag = diagnose(models[board.selected], x, y, report.task, board.metric, classes, seed)
+    board.shap_model = board.selected if diag.shap_importance else None
+    if not diag.shap_importance:
+        for row in board.rows:
+            shap = shap_importance(models[row.name], x)
+            if shap:
+                diag.shap_importance, board.shap_model = shap, row.name
+                break
+    board.diagnostics = diag
 
 
 def select(board: Leaderboard, policy: SelectionSpec) -> None:

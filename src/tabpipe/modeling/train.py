@@ -241,7 +241,9 @@ def _refit_family_bests(
             )
             continue
         candidates.append(
-            CandidateResult(**base, fit_seconds=time.perf_counter() - t0, status="ok")
+            CandidateResult(
+                **base, fit_seconds=r.seconds + time.perf_counter() - t0, status="ok"
+            )
         )
     for fam, why in log.failed.items():
         candidates.append(
@@ -311,7 +313,7 @@ def _add_ensemble(
             family=ENSEMBLE,
             cv_score=metrics.score(ctx.metric, ctx.y[covered], pred),
             cv_std=None,
-            fit_seconds=time.perf_counter() - t0,
+            fit_seconds=sum(r.seconds for r, _ in used) + time.perf_counter() - t0,
             status="ok",
             members={name: w for (name, _), w in zip(members, norm, strict=True)},
         )

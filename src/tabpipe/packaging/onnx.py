@@ -203,8 +203,12 @@ def to_onnx(
     _register_converters()
     try:
         if isinstance(pipeline, WeightedEnsembleClassifier | WeightedEnsembleRegressor):
-            members = [convert(m) for m in pipeline.estimators_]
-            model = _weighted_sum(members, list(pipeline.weights_), signature, classifier)
+            if id(pipeline) not in cache:
+                members = [convert(m) for m in pipeline.estimators_]
+                cache[id(pipeline)] = _weighted_sum(
+                    members, list(pipeline.weights_), signature, classifier
+                )
+            model = cache[id(pipeline)]
         else:
             model = convert(pipeline)
     except Exception as exc:  # converters raise many unrelated types
