@@ -7,6 +7,7 @@ split uses the mean best round count times :data:`REFIT_ROUNDS_FACTOR` (more dat
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -152,12 +153,11 @@ def _fit_fold(
     if spec.early_stopping == "lightgbm":
         import lightgbm
 
-        model.fit(
-            x_tr,
-            y_tr,
-            eval_set=[(x_va, y_va)],
-            callbacks=[lightgbm.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
-        )
+        stop = [lightgbm.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)]
+        if "eval_X" in inspect.signature(model.fit).parameters:  # LightGBM >= 4.7
+            model.fit(x_tr, y_tr, eval_X=(x_va,), eval_y=(y_va,), callbacks=stop)
+        else:
+            model.fit(x_tr, y_tr, eval_set=[(x_va, y_va)], callbacks=stop)
         best = int(model.best_iteration_ or model.n_estimators)
     elif spec.early_stopping == "xgboost":
         model.fit(x_tr, y_tr, eval_set=[(x_va, y_va)], verbose=False)
