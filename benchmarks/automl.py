@@ -54,9 +54,81 @@ def _drop(loader: Callable[[], pd.DataFrame], *cols: str) -> Callable[[], pd.Dat
     return lambda: loader().drop(columns=list(cols))
 
 
-ADULT = "age workclass fnlwgt education education_num marital_status occupation relationship race sex capital_gain capital_loss hours_per_week native_country income".split()
-AUTO = "symboling normalized_losses make fuel_type aspiration num_of_doors body_style drive_wheels engine_location wheel_base length width height curb_weight engine_type num_of_cylinders engine_size fuel_system bore stroke compression_ratio horsepower peak_rpm city_mpg highway_mpg price".split()
-HORSE = "surgery age hospital_number rectal_temp pulse respiratory_rate temp_of_extremities peripheral_pulse mucous_membrane capillary_refill_time pain peristalsis abdominal_distention nasogastric_tube nasogastric_reflux nasogastric_reflux_ph rectal_exam_feces abdomen packed_cell_volume total_protein abdomo_appearance abdomo_protein outcome surgical_lesion lesion_1 lesion_2 lesion_3 cp_data".split()
+ADULT = [
+    "age",
+    "workclass",
+    "fnlwgt",
+    "education",
+    "education_num",
+    "marital_status",
+    "occupation",
+    "relationship",
+    "race",
+    "sex",
+    "capital_gain",
+    "capital_loss",
+    "hours_per_week",
+    "native_country",
+    "income",
+]
+AUTO = [
+    "symboling",
+    "normalized_losses",
+    "make",
+    "fuel_type",
+    "aspiration",
+    "num_of_doors",
+    "body_style",
+    "drive_wheels",
+    "engine_location",
+    "wheel_base",
+    "length",
+    "width",
+    "height",
+    "curb_weight",
+    "engine_type",
+    "num_of_cylinders",
+    "engine_size",
+    "fuel_system",
+    "bore",
+    "stroke",
+    "compression_ratio",
+    "horsepower",
+    "peak_rpm",
+    "city_mpg",
+    "highway_mpg",
+    "price",
+]
+HORSE = [
+    "surgery",
+    "age",
+    "hospital_number",
+    "rectal_temp",
+    "pulse",
+    "respiratory_rate",
+    "temp_of_extremities",
+    "peripheral_pulse",
+    "mucous_membrane",
+    "capillary_refill_time",
+    "pain",
+    "peristalsis",
+    "abdominal_distention",
+    "nasogastric_tube",
+    "nasogastric_reflux",
+    "nasogastric_reflux_ph",
+    "rectal_exam_feces",
+    "abdomen",
+    "packed_cell_volume",
+    "total_protein",
+    "abdomo_appearance",
+    "abdomo_protein",
+    "outcome",
+    "surgical_lesion",
+    "lesion_1",
+    "lesion_2",
+    "lesion_3",
+    "cp_data",
+]
 
 DATASETS: dict[str, Dataset] = {
     d.name: d
@@ -97,11 +169,18 @@ DATASETS: dict[str, Dataset] = {
                 _csv("diabetes_130_hospitals/diabetic_data.csv.gz"), "encounter_id", "patient_nbr"
             ),
         ),
-        Dataset("wine_red", "quality", "regression", _csv("wine_quality/winequality-red.csv", sep=";")),
         Dataset(
-            "wine_white", "quality", "regression", _csv("wine_quality/winequality-white.csv", sep=";")
+            "wine_red", "quality", "regression", _csv("wine_quality/winequality-red.csv", sep=";")
         ),
-        Dataset("ames", "SalePrice", "regression", _drop(_csv("ames_house_prices/train.csv"), "Id")),
+        Dataset(
+            "wine_white",
+            "quality",
+            "regression",
+            _csv("wine_quality/winequality-white.csv", sep=";"),
+        ),
+        Dataset(
+            "ames", "SalePrice", "regression", _drop(_csv("ames_house_prices/train.csv"), "Id")
+        ),
         Dataset(
             "bike_day",
             "cnt",
@@ -114,10 +193,10 @@ DATASETS: dict[str, Dataset] = {
             "regression",
             _csv("automobile/auto_imports.csv", header=None, names=AUTO, na_values="?"),
         ),
-        Dataset("beijing_pm25", "pm2.5", "regression", _drop(_csv("beijing_pm25/pollution.csv"), "No")),
         Dataset(
-            "nyc_taxis_tip", "tip", "regression", _drop(_csv("nyc_taxis/taxis.csv"), "total")
+            "beijing_pm25", "pm2.5", "regression", _drop(_csv("beijing_pm25/pollution.csv"), "No")
         ),
+        Dataset("nyc_taxis_tip", "tip", "regression", _drop(_csv("nyc_taxis/taxis.csv"), "total")),
     )
 }
 
@@ -229,7 +308,9 @@ def main() -> None:
                 train, test_path, test = prepare(ds, folder)
                 rows = []
                 for system in args.systems:
-                    res = run_system(system, ds, train, test_path, budget, args.cores, folder / system)
+                    res = run_system(
+                        system, ds, train, test_path, budget, args.cores, folder / system
+                    )
                     row: dict[str, object] = {"dataset": name, "budget": budget, "system": system}
                     if "error" in res:
                         row["error"] = res["error"]

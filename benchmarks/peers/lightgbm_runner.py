@@ -15,8 +15,11 @@ def main() -> None:
     test = pd.read_csv(args.test)
     started = time.perf_counter()
     x, y = train.drop(columns=[args.target]), train[args.target]
-    cats = {c: pd.CategoricalDtype(sorted(x[c].dropna().unique())) for c in x
-            if x[c].dtype == object or pd.api.types.is_string_dtype(x[c])}
+    cats = {
+        c: pd.CategoricalDtype(sorted(x[c].dropna().unique()))
+        for c in x
+        if x[c].dtype == object or pd.api.types.is_string_dtype(x[c])
+    }
 
     def frame(df: pd.DataFrame) -> pd.DataFrame:
         df = df.drop(columns=[args.target], errors="ignore").copy()

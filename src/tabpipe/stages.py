@@ -137,9 +137,7 @@ TRAINING_STAGES: list[Stage] = [
         (("train", TABLE), ("test", TABLE)),
         params=lambda s: {"split": s.split.model_dump(), "seed": s.seed},
     ),
-    Stage(
-        "features", _features, ("cleaning",), (("plan", json_codec(FeaturePlan)),), version=2
-    ),
+    Stage("features", _features, ("cleaning",), (("plan", json_codec(FeaturePlan)),), version=2),
     Stage(
         "train",
         _train,

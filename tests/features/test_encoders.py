@@ -107,7 +107,9 @@ def test_frequency_and_indicator_onnx_parity(titanic):
     converters.register()
     x = _strings(titanic, ["Embarked", "Sex", "Ticket"])
     enc = FrequencyEncoder().fit(x[:500])
-    model = convert_sklearn(enc, initial_types=[("x", StringTensorType([None, 3]))], target_opset=17)
+    model = convert_sklearn(
+        enc, initial_types=[("x", StringTensorType([None, 3]))], target_opset=17
+    )
     np.testing.assert_allclose(_run(model, {"x": x}), enc.transform(x), atol=1e-7)
     nums = titanic[["Age", "Fare"]].to_numpy(dtype=np.float32)
     ind = MissingIndicator().fit(nums)

@@ -11,6 +11,7 @@ from conftest import prepared
 
 from tabpipe.config import build_spec
 from tabpipe.errors import SchemaError, TrainingError
+from tabpipe.features.frame import to_model_frame
 from tabpipe.modeling.select import evaluate
 from tabpipe.modeling.train import (
     ENSEMBLE,
@@ -19,7 +20,6 @@ from tabpipe.modeling.train import (
     model_output,
     train_candidates,
 )
-from tabpipe.features.frame import to_model_frame
 
 
 def _train(data, **overrides):
@@ -136,9 +136,7 @@ def test_group_and_time_folds_keep_their_promise():
     assert "grouped" in scheme
     for tr, va in folds:
         assert not set(cabins[tr]) & set(cabins[va])
-    timed = build_spec(
-        {**data["spec"].model_dump(), "split": {"time_column": "PassengerId"}}
-    )
+    timed = build_spec({**data["spec"].model_dump(), "split": {"time_column": "PassengerId"}})
     folds, scheme = make_folds("binary", y, data["frame"], timed)
     ids = data["frame"]["PassengerId"].to_numpy()
     assert "time-ordered" in scheme

@@ -83,9 +83,7 @@ def _numeric(style: Style) -> Any:
 
 
 def _ordinal() -> OrdinalEncoder:
-    return OrdinalEncoder(
-        handle_unknown="use_encoded_value", unknown_value=-1, dtype=np.float32
-    )
+    return OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, dtype=np.float32)
 
 
 def _onehot() -> Pipeline:

@@ -37,9 +37,7 @@ def _column(scope: Any, container: Any, source: str, j: int) -> str:
         container.add_initializer(name, TensorProto.INT64, [1], [value])
         names.append(name)
     out: str = scope.get_unique_variable_name(f"col{j}")
-    container.add_node(
-        "Slice", [source, *names], out, name=scope.get_unique_operator_name("Slice")
-    )
+    container.add_node("Slice", [source, *names], out, name=scope.get_unique_operator_name("Slice"))
     return out
 
 
@@ -49,9 +47,7 @@ def _concat(scope: Any, container: Any, parts: list[str], output: str) -> None:
     )
 
 
-def _label_encoder(
-    scope: Any, container: Any, source: str, output: str, **attrs: Any
-) -> None:
+def _label_encoder(scope: Any, container: Any, source: str, output: str, **attrs: Any) -> None:
     container.add_node(
         "LabelEncoder",
         source,

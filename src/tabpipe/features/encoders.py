@@ -1,3 +1,4 @@
+# ruff: noqa: N803, N806 - scikit-learn names the feature matrix X
 """tabpipe's own transformers: frequency encoding, rare-category grouping, missing indicators.
 
 All three follow the scikit-learn estimator contract and have ONNX converters in
@@ -23,7 +24,8 @@ def _as_text(x: Any) -> np.ndarray:
     arr = np.asarray(x, dtype=object)
     if arr.ndim == 1:
         arr = arr.reshape(-1, 1)
-    return np.vectorize(lambda v: "" if v is None else str(v), otypes=[object])(arr)
+    out: np.ndarray = np.vectorize(lambda v: "" if v is None else str(v), otypes=[object])(arr)
+    return out
 
 
 class FrequencyEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
@@ -141,7 +143,8 @@ class MissingIndicator(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "n_features_in_")
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
-        return np.isnan(X).astype(np.float32)
+        flags: np.ndarray = np.isnan(X).astype(np.float32)
+        return flags
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "n_features_in_")

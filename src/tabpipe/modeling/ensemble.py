@@ -1,3 +1,4 @@
+# ruff: noqa: N803 - scikit-learn names the feature matrix X
 """Greedy ensemble selection (Caruana et al., 2004) and the weighted-average ensemble.
 
 The ensemble is one scikit-learn estimator whose members are whole fitted pipelines
@@ -90,7 +91,7 @@ class _WeightedEnsemble(BaseEstimator):  # type: ignore[misc]
             self.feature_names_in_ = first.feature_names_in_
 
 
-class WeightedEnsembleClassifier(ClassifierMixin, _WeightedEnsemble):
+class WeightedEnsembleClassifier(ClassifierMixin, _WeightedEnsemble):  # type: ignore[misc]
     """Soft voting with weights; every member must know the same classes."""
 
     def _after_fit(self, y: Any) -> None:
@@ -106,10 +107,11 @@ class WeightedEnsembleClassifier(ClassifierMixin, _WeightedEnsemble):
         return out
 
     def predict(self, X: Any) -> np.ndarray:
-        return np.asarray(self.classes_)[self.predict_proba(X).argmax(axis=1)]
+        labels: np.ndarray = np.asarray(self.classes_)[self.predict_proba(X).argmax(axis=1)]
+        return labels
 
 
-class WeightedEnsembleRegressor(RegressorMixin, _WeightedEnsemble):
+class WeightedEnsembleRegressor(RegressorMixin, _WeightedEnsemble):  # type: ignore[misc]
     """Weighted average of the members' predictions."""
 
     def predict(self, X: Any) -> np.ndarray:

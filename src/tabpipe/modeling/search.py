@@ -91,19 +91,19 @@ def search(
     log = SearchLog()
     greater = metrics.REGISTRY[ctx.metric].greater_is_better
     studies: dict[str, Any] = {}
-    for i, fam in enumerate(families):
-        studies[fam] = optuna.create_study(
+    for i, family in enumerate(families):
+        studies[family] = optuna.create_study(
             direction="maximize" if greater else "minimize",
             sampler=optuna.samplers.TPESampler(seed=ctx.seed + i, n_startup_trials=4),
             pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
         )
-    for fam, index in PORTFOLIO_ORDER:
-        if fam in studies and index < len(FAMILIES[fam].portfolio):
-            studies[fam].enqueue_trial(FAMILIES[fam].portfolio[index])
+    for family, index in PORTFOLIO_ORDER:
+        if family in studies and index < len(FAMILIES[family].portfolio):
+            studies[family].enqueue_trial(FAMILIES[family].portfolio[index])
     queue: list[Family] = [
-        fam
-        for fam, index in PORTFOLIO_ORDER
-        if fam in studies and index < len(FAMILIES[fam].portfolio)
+        family
+        for family, index in PORTFOLIO_ORDER
+        if family in studies and index < len(FAMILIES[family].portfolio)
     ]
     step = 0
     while True:
@@ -167,9 +167,7 @@ def _run_trial(
     log.results.append(result)
 
 
-def _by_promise(
-    log: SearchLog, studies: dict[str, Any], greater: bool, step: int
-) -> Family | None:
+def _by_promise(log: SearchLog, studies: dict[str, Any], greater: bool, step: int) -> Family | None:
     best: dict[Family, float] = {}
     for r in log.results:
         if r.family in studies and (

@@ -241,9 +241,7 @@ def _refit_family_bests(
             )
             continue
         candidates.append(
-            CandidateResult(
-                **base, fit_seconds=r.seconds + time.perf_counter() - t0, status="ok"
-            )
+            CandidateResult(**base, fit_seconds=r.seconds + time.perf_counter() - t0, status="ok")
         )
     for fam, why in log.failed.items():
         candidates.append(

@@ -41,7 +41,10 @@ def _patch_hist_gradient_boosting() -> None:
 
     def add_node(*args: Any, **kwargs: Any) -> Any:
         fixed = [int(a) if isinstance(a, np.integer | np.bool_ | bool) else a for a in args]
-        named = {k: int(v) if isinstance(v, np.integer | np.bool_ | bool) else v for k, v in kwargs.items()}
+        named = {
+            k: int(v) if isinstance(v, np.integer | np.bool_ | bool) else v
+            for k, v in kwargs.items()
+        }
         return original(*fixed, **named)
 
     add_node._tabpipe_patched = True  # type: ignore[attr-defined]
@@ -167,7 +170,9 @@ def _convert_pipeline(pipeline: Any, signature: Signature, classifier: bool) -> 
 def _restore_input_names(model: onnx.ModelProto, names: list[str]) -> None:
     """skl2onnx renames inputs that are not identifiers (``1stFlrSF``); give the names back."""
     renames = {
-        inp.name: name for inp, name in zip(model.graph.input, names, strict=True) if inp.name != name
+        inp.name: name
+        for inp, name in zip(model.graph.input, names, strict=True)
+        if inp.name != name
     }
     if not renames:
         return
