@@ -110,3 +110,20 @@ def test_leaderboard_command(tmp_path):
 def test_leaderboard_model_round_trips_json(titanic_board):
     again = Leaderboard.model_validate_json(titanic_board.model_dump_json())
     assert again == titanic_board
+
+
+def test_spec_carries_the_selection_policy_and_rejects_unknown_keys():
+    from tabpipe.config import build_spec
+    from tabpipe.errors import ConfigError
+
+    spec = build_spec(
+        {
+            "source": {"path": "x.csv"},
+            "target": "y",
+            "max_trials": 40,
+            "selection": {"max_latency_ms": 0.1, "max_size_mb": 5, "interpretable_only": True},
+        }
+    )
+    assert spec.selection.max_latency_ms == 0.1 and spec.max_trials == 40
+    with pytest.raises(ConfigError, match="max_latency_ms"):
+        build_spec({"source": {"path": "x.csv"}, "target": "y", "selection": {"latency": 1}})
