@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import prepared
+from modeling_data import prepared
 from typer.testing import CliRunner
 
 from tabpipe.config import METRICS, SelectionSpec

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import prepared
+from modeling_data import prepared
 
 from tabpipe.config import build_spec
 from tabpipe.errors import SchemaError, TrainingError
@@ -20,6 +20,11 @@ from tabpipe.modeling.train import (
     model_output,
     train_candidates,
 )
+
+
+@pytest.fixture(scope="module")
+def penguins():
+    return prepared("penguins.csv", "species")
 
 
 def _train(data, **overrides):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import prepared
+from modeling_data import prepared
 
 from tabpipe.config import FAMILIES
 from tabpipe.features.frame import to_model_frame

@@ -1,10 +1,11 @@
+"""Small prepared datasets for the modeling tests (real data under tests/data)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pytest
 
 from tabpipe.config import build_spec
 from tabpipe.data.cleaning import clean
@@ -24,8 +25,3 @@ def prepared(name: str, target: str, rows: slice | None = None, **spec: Any) -> 
         "plan": plan_features(report),
         "spec": build_spec({"source": {"path": str(DATA / name)}, "target": target, **spec}),
     }
-
-
-@pytest.fixture(scope="session")
-def penguins() -> dict[str, Any]:
-    return prepared("penguins.csv", "species")
