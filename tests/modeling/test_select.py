@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
-from modeling_data import prepared
 from typer.testing import CliRunner
 
+from modeling.modeling_data import prepared
 from tabpipe.config import METRICS, SelectionSpec
 from tabpipe.modeling import metrics
 from tabpipe.modeling.select import Leaderboard, evaluate, pareto_front, select

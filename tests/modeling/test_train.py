@@ -7,8 +7,8 @@ import warnings
 
 import numpy as np
 import pytest
-from modeling_data import prepared
 
+from modeling.modeling_data import prepared
 from tabpipe.config import build_spec
 from tabpipe.errors import SchemaError, TrainingError
 from tabpipe.features.frame import to_model_frame
@@ -74,7 +74,7 @@ def test_greedy_ensemble_of_out_of_fold_predictions():
 
 
 def test_budget_too_small_returns_the_baseline_with_a_warning(penguins):
-    with pytest.warns(UndersizedBudgetWarning, match="only one baseline"):
+    with pytest.warns(UndersizedBudgetWarning, match="too small for any search"):
         models, report, _ = _train(penguins, time_budget=0.01)
     assert len(models) == 1
     assert report.stopped_by == "time budget"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from modeling_data import prepared
 
+from modeling.modeling_data import prepared
 from tabpipe.config import FAMILIES
 from tabpipe.features.frame import to_model_frame
 from tabpipe.modeling.ensemble import WeightedEnsembleClassifier, WeightedEnsembleRegressor

@@ -134,10 +134,11 @@ def train_candidates(
     oof = {c.name: _oof_of(log, c.trial_id) for c in candidates if c.status == "ok"}
     if spec.selection.ensemble:
         _add_ensemble(ctx, log, budget, models, candidates, oof)
-    if len(log.results) + log.pruned <= 1:
+    if log.results[0].seconds > budget.seconds:
         message = (
-            f"the time budget of {spec.time_budget:g} s allowed only one baseline "
-            f"({log.results[0].family}); give more time for a real search"
+            f"the time budget of {spec.time_budget:g} s is too small for any search: the first "
+            f"baseline ({log.results[0].family}) alone took {log.results[0].seconds:.1f} s; "
+            "it is returned as it is. Give more time for a real search"
         )
         log.notes.append(message)
         warnings.warn(message, UndersizedBudgetWarning, stacklevel=2)
