@@ -134,7 +134,7 @@ def train_candidates(
     oof = {c.name: _oof_of(log, c.trial_id) for c in candidates if c.status == "ok"}
     if spec.selection.ensemble:
         _add_ensemble(ctx, log, budget, models, candidates, oof)
-    if log.results[0].seconds > budget.seconds:
+    if log.results[0].seconds > spec.time_budget:
         message = (
             f"the time budget of {spec.time_budget:g} s is too small for any search: the first "
             f"baseline ({log.results[0].family}) alone took {log.results[0].seconds:.1f} s; "
