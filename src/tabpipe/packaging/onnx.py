@@ -232,8 +232,8 @@ def _renamed(graph: onnx.GraphProto, prefix: str, keep: set[str]) -> onnx.GraphP
     def rename(name: str) -> str:
         return name if (not name or name in keep) else f"{prefix}{name}"
 
-    for node in out.node:
-        node.name = rename(node.name) or f"{prefix}node"
+    for k, node in enumerate(out.node):
+        node.name = rename(node.name) or f"{prefix}node{k}"
         node.input[:] = [rename(n) for n in node.input]
         node.output[:] = [rename(n) for n in node.output]
     for init in out.initializer:
