@@ -55,9 +55,20 @@ def test_same_seed_and_trial_count_give_identical_results(penguins):
 def test_search_honours_the_budget():
     data = prepared("titanic.csv", "Survived")
     started = time.perf_counter()
-    _, report, _ = _train(data, time_budget=6.0, models=("linear", "lightgbm", "catboost"))
+    _, report, _ = _train(
+        data, time_budget=6.0, max_trials=50, models=("linear", "lightgbm", "catboost")
+    )
     assert time.perf_counter() - started <= 6.0 * 1.1
     assert report.stopped_by == "time budget"
+
+
+def test_without_max_trials_the_budget_sets_a_trial_cap(penguins):
+    from tabpipe.modeling.train import trial_cap
+
+    spec = penguins["spec"]
+    assert trial_cap(spec.model_copy(update={"time_budget": 60.0})) == 24
+    assert trial_cap(spec.model_copy(update={"time_budget": 1.0})) == 4
+    assert trial_cap(spec.model_copy(update={"time_budget": 60.0, "max_trials": 7})) == 7
 
 
 @pytest.mark.slow

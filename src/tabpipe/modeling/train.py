@@ -40,6 +40,9 @@ ENSEMBLE = "ensemble"
 ENSEMBLE_POOL = 12
 #: Share of the time budget for search and refits; the rest is for evaluation and packaging.
 SEARCH_SHARE = 0.8
+#: Default trial cap: one trial per this many seconds of budget (see :func:`trial_cap`).
+SECONDS_PER_TRIAL = 2.5
+MIN_TRIALS = 4
 #: Below this many rows one thread per fit is faster than several (thread start-up costs).
 PARALLEL_ROWS = 20_000
 
@@ -125,7 +128,7 @@ def train_candidates(
         n_jobs=spec.n_jobs if len(train) >= PARALLEL_ROWS else 1,
         n_classes=n_classes,
     )
-    log = search(ctx, tuple(spec.models), budget, spec.max_trials)
+    log = search(ctx, tuple(spec.models), budget, trial_cap(spec))
     if not log.results:
         raise TrainingError(
             "no model could be trained: " + "; ".join(f"{k}: {v}" for k, v in log.failed.items())
@@ -165,6 +168,15 @@ def train_candidates(
         elapsed_seconds=budget.elapsed,
     )
     return models, training, _oof_frame(oof, y, report.task)
+
+
+def trial_cap(spec: PipelineSpec) -> int:
+    """``max_trials`` from the spec, else one trial per :data:`SECONDS_PER_TRIAL` of budget.
+
+    A count, unlike the clock, is the same on every machine: a run that stops on it is
+    reproducible. On a machine too slow to reach it the budget stops the search first.
+    """
+    return spec.max_trials or max(MIN_TRIALS, int(spec.time_budget / SECONDS_PER_TRIAL))
 
 
 def make_folds(
