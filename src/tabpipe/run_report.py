@@ -6,7 +6,8 @@ import html
 
 from tabpipe.config import PipelineSpec
 from tabpipe.data.cleaning import CleaningReport
-from tabpipe.eda.profile import Profile, render_html
+from tabpipe.eda.profile import Profile
+from tabpipe.eda.report import render_html
 from tabpipe.modeling.select import Leaderboard
 from tabpipe.modeling.train import TrainReport
 
@@ -37,5 +38,5 @@ def render_run_report(
         f"<table><tr><th>rank</th><th>model</th><th>validation</th>{head}<th>fit s</th></tr>"
         f"{rows}</table>" + (f"<ul>{skipped}</ul>" if skipped else "")
     )
-    page = render_html(prof, cleaning, f"{spec.model_name}: run report")
-    return page.replace("<h2>Cleaning</h2>", leaderboard + "<h2>Cleaning</h2>", 1)
+    body = leaderboard.split("</h2>", 1)[1]
+    return render_html(prof, cleaning, f"{spec.model_name}: run report", [("Leaderboard", body)])
