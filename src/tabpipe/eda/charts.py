@@ -89,9 +89,14 @@ def target_chart(view: TargetView) -> str:
             fig.add_trace(go.Bar(name=cls, x=view.labels, y=shares, marker_color=PALETTE[i % len(PALETTE)]))
         fig.update_layout(barmode="stack", showlegend=True, legend={"orientation": "h", "y": -0.3})
         fig.update_yaxes(tickformat=".0%")
+    elif view.kind == "mean_bar":
+        fig.add_trace(go.Bar(x=view.labels, y=view.series["mean"], marker_color=ACCENT,
+                             hovertemplate="%{x}: mean %{y:.4g}<extra></extra>"))
+        fig.update_xaxes(type="category")
     else:
         fig.add_trace(go.Scatter(x=view.labels, y=view.series["mean"], mode="lines+markers",
-                                 line={"color": ACCENT}))
+                                 line={"color": ACCENT}, hovertemplate="%{x}: mean %{y:.4g}<extra></extra>"))
+        fig.update_xaxes(tickangle=-35)
     score = f" · score {view.score:.2f}" if view.score is not None else ""
     fig.update_layout(title={"text": f"{view.feature}{score}", "font": {"size": 13}})
     fig.update_xaxes(automargin=True)

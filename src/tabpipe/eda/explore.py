@@ -81,6 +81,7 @@ def write_exploration(result: Exploration, folder: Path) -> dict[str, Path]:
         for name, text in contents.items():
             with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, delete=False, suffix=".tmp") as tmp:
                 tmp.write(text)
+            Path(tmp.name).chmod(0o644)
             shutil.move(tmp.name, folder / name)
             paths[name] = folder / name
     except OSError as exc:

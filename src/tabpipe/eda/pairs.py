@@ -147,18 +147,21 @@ def _share_view(x: pd.Series, y: pd.Series) -> TargetView:
 
 
 def _mean_view(x: pd.Series, y: pd.Series, numeric: bool) -> TargetView:
-    if numeric:
-        values = x.to_numpy(dtype=np.float64, na_value=np.nan)
-        edges = np.unique(np.nanquantile(values, np.linspace(0, 1, 11))) if np.isfinite(values).any() else []
-        groups = pd.cut(pd.Series(values), bins=edges, include_lowest=True, duplicates="drop") if len(edges) > 1 else pd.Series(values)
+    values = x.to_numpy(dtype=np.float64, na_value=np.nan) if numeric else None
+    if values is not None and np.unique(values[np.isfinite(values)]).size > _MAX_VIEWS:
+        edges = np.unique(np.nanquantile(values, np.linspace(0, 1, 11)))
+        groups = pd.cut(pd.Series(values), bins=edges, include_lowest=True, duplicates="drop")
         means = y.groupby(groups.to_numpy(), observed=True).mean()
-        labels = [f"{iv.left:.3g}–{iv.right:.3g}" if hasattr(iv, "left") else f"{iv:.3g}" for iv in means.index]
+        labels = [f"{iv.left:.3g}–{iv.right:.3g}" for iv in means.index]
+        kind = "mean"
     else:
-        labels_s = x.astype(object).fillna("(missing)").astype(str)
-        top = labels_s.value_counts().head(_MAX_LEVELS // 2).index
-        means = y[labels_s.isin(top).to_numpy()].groupby(labels_s[labels_s.isin(top)].to_numpy()).mean()
+        text = x.astype(object).map(lambda v: "(missing)" if pd.isna(v) else f"{v:g}" if isinstance(v, float) else str(v))
+        top = text.value_counts().head(_MAX_LEVELS // 2).index
+        keep = text.isin(top).to_numpy()
+        means = y[keep].groupby(text[keep].to_numpy()).mean()
         labels = [str(v) for v in means.index]
-    return TargetView(feature=str(x.name), kind="mean", labels=labels,
+        kind = "mean_bar"
+    return TargetView(feature=str(x.name), kind=kind, labels=labels,
                       series={"mean": [float(v) for v in means.to_numpy()]})
 
 

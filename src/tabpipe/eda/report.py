@@ -90,7 +90,7 @@ def _overview(prof: Profile, report: CleaningReport) -> str:
         ("columns", f"{len(report.columns):,}"),
         ("features", f"{features:,}"),
         ("excluded", f"{len(report.columns) - features - int(report.has_target):,}"),
-        ("missing cells", f"{prof.missing_cells / cells:.1%}"),
+        ("missing cells", _share(prof.missing_cells / cells)),
         ("duplicate rows", f"{report.duplicate_rows:,}"),
         ("ledger entries", f"{len(report.actions):,}"),
     ]
@@ -223,6 +223,10 @@ def _cut(total: int) -> str:
     if total <= MAX_TABLE_ROWS:
         return ""
     return f'<p class="note">First {MAX_TABLE_ROWS} of {total:,} shown; the JSON files hold all.</p>'
+
+
+def _share(value: float) -> str:
+    return f"{value:.2%}" if 0 < value < 0.001 else f"{value:.1%}"
 
 
 def _g(value: float | None) -> str:

@@ -9,6 +9,7 @@ from tabpipe.config import CleaningSpec, Task
 from tabpipe.data.cleaning.report import Finding, TargetSummary
 
 _LEAK_SAMPLE = 200_000
+_LEAK_MIN_ROWS = 50
 _BINS = 20
 
 
@@ -58,6 +59,8 @@ def leakage_score(x: pd.Series, y: pd.Series, task: Task) -> float | None:
     (share of the target's variance explained by the binned feature). Bins hold
     about 20+ rows each on average, so an identifier cannot score by memorising.
     """
+    if len(x) < _LEAK_MIN_ROWS:
+        return None
     if len(x) > _LEAK_SAMPLE:
         x = x.sample(_LEAK_SAMPLE, random_state=0)
         y = y.loc[x.index]

@@ -43,8 +43,11 @@ def clean(
     spec = spec or CleaningSpec()
     decls = dict(columns or {})
     raw = _check_input(frame, target, decls)
-    fitted = {name: _fit(raw[name], name == target, spec, decls.get(name)) for name in raw}
-    entries = [e for f in fitted.values() for e in f.entries]
+    fitted: dict[str, Fitted] = {}
+    entries: list[LedgerEntry] = []
+    if target is not None:
+        fitted[target] = _fit(raw[target], True, spec, decls.get(target))
+        entries += fitted[target].entries
     removed = pd.Series("", index=raw.index, dtype=object)
     resolved: Task = "regression"
     classes: list[str | int | float | bool] | None = None
@@ -65,6 +68,12 @@ def clean(
         fitted[target].values = prepared.reindex(raw.index)
         summary, findings = checks.target_checks(prepared, resolved, spec, int(missing_target.sum()))
     keep = (removed == "").to_numpy()
+    for name in raw.columns:  # rules are fitted on the rows that are learned from
+        if name != target:
+            fit = _fit(raw.loc[keep, name], False, spec, decls.get(name))
+            fit.values = fit.values.reindex(raw.index)
+            fitted[name] = fit
+            entries += fit.entries
     infos, more = decide_columns(
         raw, fitted, keep, target, resolved, spec, decls, entries
     )
