@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -48,6 +49,7 @@ def frames(draw: st.DrawFn) -> pd.DataFrame:
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(frames(), POLICIES)
 def test_rows_never_change_without_a_ledger_entry(frame: pd.DataFrame, spec: CleaningSpec) -> None:
@@ -60,6 +62,7 @@ def test_rows_never_change_without_a_ledger_entry(frame: pd.DataFrame, spec: Cle
     assert sorted(removed[ROW_COLUMN]) == sorted(set(removed[ROW_COLUMN]))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(frames())
 def test_cleaning_is_idempotent(frame: pd.DataFrame) -> None:
@@ -73,6 +76,7 @@ def test_cleaning_is_idempotent(frame: pd.DataFrame) -> None:
     assert [c.role for c in second.columns] == [c.role for c in report.columns]
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(frames(), POLICIES)
 def test_serving_replay_equals_training_transform(frame: pd.DataFrame, spec: CleaningSpec) -> None:

@@ -88,24 +88,31 @@ def apply_rules(values: Sequence[Any] | np.ndarray, rules: ColumnRules) -> np.nd
         import pandas as pd
 
         codes, uniques = pd.factorize(array, use_na_sentinel=True)
-        cleaned = _object_array([clean_value(v, rules) for v in uniques])
-        out = np.empty(len(array), dtype=object)
-        out[codes >= 0] = cleaned[codes[codes >= 0]]
-        out[codes < 0] = clean_value(None, rules)
-    else:
-        cache: dict[Any, Any] = {}
-        out = np.empty(len(array), dtype=object)
-        for i, value in enumerate(array):
-            key = (type(value), value) if _hashable(value) else None
-            if key is not None and key in cache:
-                out[i] = cache[key]
-                continue
-            out[i] = cleaned_value = clean_value(value, rules)
-            if key is not None:
-                cache[key] = cleaned_value
+        return apply_to_codes(np.asarray(codes), list(uniques), rules)
+    cache: dict[Any, Any] = {}
+    out = np.empty(len(array), dtype=object)
+    for i, value in enumerate(array):
+        key = (type(value), value) if _hashable(value) else None
+        if key is not None and key in cache:
+            out[i] = cache[key]
+            continue
+        out[i] = cleaned_value = clean_value(value, rules)
+        if key is not None:
+            cache[key] = cleaned_value
     if rules.kind == "numeric" and all(isinstance(v, float) for v in out):
         return out.astype(np.float64)
     return out
+
+
+def apply_to_codes(codes: np.ndarray, uniques: Sequence[Any], rules: ColumnRules) -> np.ndarray:
+    """:func:`apply_rules` for a factorised column: each distinct value is cleaned once.
+
+    ``codes`` index ``uniques``; -1 marks a missing value.
+    """
+    cleaned = _object_array([*(clean_value(v, rules) for v in uniques), clean_value(None, rules)])
+    if rules.kind == "numeric" and all(isinstance(v, float) for v in cleaned):
+        return cleaned.astype(np.float64)[codes]
+    return cleaned[codes]  # code -1 picks the last entry: the cleaned missing value
 
 
 def clean_value(value: Any, rules: ColumnRules) -> Any:

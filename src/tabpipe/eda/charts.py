@@ -84,9 +84,11 @@ def target_chart(view: TargetView) -> str:
         for i, (cls, q) in enumerate(view.series.items()):
             fig.add_trace(go.Box(name=cls, q1=[q[1]], median=[q[2]], q3=[q[3]], lowerfence=[q[0]],
                                  upperfence=[q[4]], x=[cls], marker_color=PALETTE[i % len(PALETTE)]))
+        fig.update_xaxes(type="category")
     elif view.kind == "share":
         for i, (cls, shares) in enumerate(view.series.items()):
             fig.add_trace(go.Bar(name=cls, x=view.labels, y=shares, marker_color=PALETTE[i % len(PALETTE)]))
+        fig.update_xaxes(type="category")
         fig.update_layout(barmode="stack", showlegend=True, legend={"orientation": "h", "y": -0.3})
         fig.update_yaxes(tickformat=".0%")
     elif view.kind == "mean_bar":
@@ -111,7 +113,7 @@ def shift_chart(shift: Shift) -> str:
     fig.update_layout(title={"text": f"{shift.column} · PSI {shift.psi:.3f}", "font": {"size": 13}},
                       barmode="group", showlegend=True, legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"})
     fig.update_yaxes(tickformat=".0%")
-    fig.update_xaxes(automargin=True)
+    fig.update_xaxes(automargin=True, type="category")
     return fragment(fig, 280)
 
 

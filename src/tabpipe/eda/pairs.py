@@ -196,8 +196,8 @@ def shifts(train: pd.DataFrame, test: pd.DataFrame, features: list[str]) -> list
 
 
 def _shares(counts: np.ndarray) -> np.ndarray:
-    total = max(int(counts.sum()), 1)
-    return np.clip(counts / total, 1e-4, None)
+    smoothed = counts + 0.5  # so an empty bin in a small sample does not explode the PSI
+    return np.asarray(smoothed / smoothed.sum())
 
 
 def _rows(matrix: np.ndarray) -> list[list[float | None]]:

@@ -8,7 +8,7 @@ import pandas as pd
 from tabpipe.config import CleaningSpec, Task
 from tabpipe.data.cleaning.report import Finding, TargetSummary
 
-_LEAK_SAMPLE = 200_000
+_LEAK_SAMPLE = 50_000
 _LEAK_MIN_ROWS = 50
 _BINS = 20
 
@@ -75,9 +75,12 @@ def leakage_score(x: pd.Series, y: pd.Series, task: Task) -> float | None:
         frame = pd.DataFrame({"g": groups, "y": target})
         means = frame.groupby("g")["y"].transform("mean").to_numpy()
         return float(max(0.0, 1.0 - np.nanmean((target - means) ** 2) / total))
-    codes, _ = pd.factorize(y)
-    table = pd.crosstab(groups, codes).to_numpy()
-    purity = table.max(axis=1).sum() / table.sum()
+    codes = np.asarray(pd.factorize(y)[0])
+    ok = (groups >= 0) & (codes >= 0)
+    g, c = groups[ok] , codes[ok]
+    k = int(c.max()) + 1 if c.size else 1
+    table = np.bincount(g * k + c, minlength=(int(g.max()) + 1 if g.size else 1) * k).reshape(-1, k)
+    purity = table.max(axis=1).sum() / max(table.sum(), 1)
     baseline = np.bincount(codes).max() / len(codes)
     if baseline >= 1:
         return None

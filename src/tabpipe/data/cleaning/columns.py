@@ -62,7 +62,8 @@ def _describe(
 ) -> ColumnInfo:
     values = fit.values[keep]
     missing = int(values.isna().sum())
-    unique = int(values.nunique(dropna=True))
+    counts = values.value_counts(dropna=True, sort=True)
+    unique = len(counts)
     base = {
         "name": name,
         "raw_dtype": str(raw.dtype),
@@ -108,10 +109,10 @@ def _describe(
             return _excluded(base, "identifier", "a different value in every row: an identifier, not a feature")
         if unique > max(_MAX_CATEGORIES, len(values) // 2) or (fit.max_length or 0) > _MAX_TEXT_LENGTH:
             return _excluded(base, "text", f"{unique} distinct strings: free text or high cardinality")
-        categories = sorted(str(v) for v in values.dropna().unique())
+        categories = sorted(str(v) for v in counts.index)
         info = ColumnInfo(**base, kind="categorical", role="feature", categories=categories)
-    if len(values) >= 100 and checks.top_share(values) >= spec.near_constant_share:
-        share = checks.top_share(values)
+    share = float(counts.iloc[0] / present) if present else 0.0
+    if len(values) >= 100 and share >= spec.near_constant_share:
         return info.model_copy(
             update={
                 "role": "excluded",

@@ -66,6 +66,7 @@ def clean(
         resolved = detect_task(kept_y) if task == "auto" else task
         prepared, classes = prepare_target(kept_y, resolved, target)
         fitted[target].values = prepared.reindex(raw.index)
+        target_dtype = prepared.dtype
         summary, findings = checks.target_checks(prepared, resolved, spec, int(missing_target.sum()))
     keep = (removed == "").to_numpy()
     for name in raw.columns:  # rules are fitted on the rows that are learned from
@@ -105,6 +106,8 @@ def clean(
     )
     report.contract = build_contract(report, fitted, decls)
     out = cleaned[keep].reset_index(drop=True)
+    if target is not None:  # back to the prepared dtype (reindexing made integers float)
+        out[target] = out[target].astype(target_dtype)
     return out, _removed_rows(raw, removed), report
 
 
@@ -272,10 +275,8 @@ def build_contract(
 
 
 def _storable(values: pd.Series) -> pd.Series:
-    """A column Parquet can store: numbers, datetimes, or text/None."""
-    if values.dtype != object:
-        return values
-    return values.map(category_string).astype(object)
+    """A column Parquet can store: numbers, datetimes, or text/None (what the rules output)."""
+    return values
 
 
 def _removed_rows(raw: pd.DataFrame, removed: pd.Series) -> pd.DataFrame:

@@ -7,6 +7,7 @@ once per distinct value, not once per row.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,9 @@ from tabpipe.data.rules import (
     DEFAULT_MISSING_MARKERS,
     ColumnRules,
     apply_rules,
+    apply_to_codes,
     category_string,
+    clean_value,
     parse_number,
     unit_of,
 )
@@ -86,13 +89,14 @@ def fit_numbers(
     entries: list[LedgerEntry],
     remove_chars: str = "",
     unit: str | None = None,
+    parsed: np.ndarray | None = None,
 ) -> Fitted:
     """A numeric column (native or parsed from text), with sentinel numbers read as missing."""
     rules = ColumnRules(kind="numeric", missing_markers=markers, remove_chars=remove_chars, unit=unit)
-    if pd.api.types.is_numeric_dtype(column):
-        raw = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    if parsed is not None:
+        raw = parsed
     else:
-        raw = _to_float(apply_rules(_objects(column), rules), name, entries)
+        raw = column.to_numpy(dtype=np.float64, na_value=np.nan)
     declared = [float(v) for v in (decl.missing_values if decl else []) if _is_number(v)]
     sentinels = [s for s in spec.sentinels if _is_sentinel(raw, s)] + declared
     if sentinels:
@@ -130,7 +134,9 @@ def _fit_text(
     spec: CleaningSpec,
     decl: ColumnDeclaration | None,
 ) -> Fitted:
-    codes, uniques = pd.factorize(_objects(column), use_na_sentinel=True)
+    codes, found = pd.factorize(column, use_na_sentinel=True)
+    codes = np.asarray(codes)
+    uniques = list(found)
     counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
     texts = pd.Series([category_string(u) for u in uniques], dtype=object)
     stripped = texts.str.strip()
@@ -154,27 +160,28 @@ def _fit_text(
     want = decl.type if decl else None
     cand = stripped[present]
     weights = counts[present]
+    factors = (codes, uniques)
     if cand.empty:
         rules = ColumnRules(kind="categorical", missing_markers=markers)
-        return Fitted("categorical", _series(apply_rules(_objects(column), rules), column), rules,
-                      entries=entries)
+        return Fitted("categorical", _take(factors, rules, column), rules, entries=entries)
     if want in (None, "numeric", "integer"):
-        numeric = _try_numbers(column, cand, weights, name, markers, spec, decl, entries, want)
+        numeric = _try_numbers(column, factors, cand, weights, name, markers, spec, decl, entries, want)
         if numeric is not None:
             return numeric
     if want in (None, "boolean") and spec.fix_formats:
         words = set(folded[present])
         if words <= set(BOOLEAN_WORDS) and (want or len(words) >= 2 and not words <= {"t", "f"}):
-            return _fit_boolean(column, name, markers, counts, texts, present, entries)
+            return _fit_boolean(column, factors, name, markers, counts, texts, present, entries)
     if want in (None, "datetime") and spec.fix_formats:
         dates = _try_dates(column, name, stripped, codes, present, entries, forced=want is not None)
         if dates is not None:
             return dates
-    return _fit_categories(column, name, markers, spec, counts, texts, stripped, present, entries)
+    return _fit_categories(column, factors, name, markers, spec, counts, texts, stripped, present, entries)
 
 
 def _try_numbers(
     column: pd.Series,
+    factors: tuple[np.ndarray, list[Any]],
     cand: pd.Series,
     weights: np.ndarray,
     name: str,
@@ -201,8 +208,10 @@ def _try_numbers(
     if share < NUMERIC_SHARE and want is None:
         return None
     changed = int(weights.sum())
+    parsed = _to_float(factors, rules, name, entries)
     fitted = fit_numbers(
-        column, name, markers, spec, decl, entries=entries, remove_chars=remove, unit=unit
+        column, name, markers, spec, decl, entries=entries, remove_chars=remove, unit=unit,
+        parsed=parsed,
     )
     how = ", ".join(fitted.formats) or "plain numbers"
     entries.insert(
@@ -221,6 +230,7 @@ def _try_numbers(
 
 def _fit_boolean(
     column: pd.Series,
+    factors: tuple[np.ndarray, list[Any]],
     name: str,
     markers: list[str],
     counts: np.ndarray,
@@ -239,8 +249,7 @@ def _fit_boolean(
             examples=[repr(v) for v in sorted(set(texts[present].tolist()))[:_EXAMPLES]],
         )
     )
-    values = _series(apply_rules(_objects(column), rules), column)
-    return Fitted("boolean", values, rules, ["boolean words"], entries)
+    return Fitted("boolean", _take(factors, rules, column), rules, ["boolean words"], entries)
 
 
 def _try_dates(
@@ -294,6 +303,7 @@ def _try_dates(
 
 def _fit_categories(
     column: pd.Series,
+    factors: tuple[np.ndarray, list[Any]],
     name: str,
     markers: list[str],
     spec: CleaningSpec,
@@ -340,31 +350,38 @@ def _fit_categories(
                     examples=pairs[:_EXAMPLES],
                 )
             )
-    values = _series(apply_rules(_objects(column), rules), column)
+    values = _take(factors, rules, column)
     lengths = stripped[present].str.len()
     max_length = int(lengths.max()) if len(lengths) else None
     return Fitted("categorical", values, rules, [], entries, max_length)
 
 
-def _to_float(values: np.ndarray, name: str, entries: list[LedgerEntry]) -> np.ndarray:
-    if values.dtype == np.float64:
-        return values
-    series = pd.Series(values, dtype=object)
-    bad = series.map(lambda v: not isinstance(v, float))
-    out = series.where(~bad, np.nan).to_numpy(dtype=np.float64)
+def _to_float(
+    factors: tuple[np.ndarray, list[Any]], rules: ColumnRules, name: str, entries: list[LedgerEntry]
+) -> np.ndarray:
+    """Parse each distinct text once; values that are still not numbers become missing."""
+    codes, uniques = factors
+    cleaned = [clean_value(v, rules) for v in uniques]
+    bad = np.array([not isinstance(v, float) for v in cleaned], dtype=bool)
+    floats = np.array([*(np.nan if b else v for v, b in zip(cleaned, bad, strict=True)), np.nan])
     if bad.any():
-        examples = sorted({repr(v) for v in series[bad].head(50)})[:_EXAMPLES]
+        rows = int(np.bincount(codes[codes >= 0], minlength=len(uniques))[bad].sum())
+        examples = sorted({repr(v) for v, b in zip(uniques, bad, strict=True) if b})[:_EXAMPLES]
         entries.append(
             LedgerEntry(
                 column=name,
                 step="formats",
                 action="unparseable_to_missing",
-                rows=int(bad.sum()),
+                rows=rows,
                 detail=f"values that are not numbers set to missing: {', '.join(examples)}",
                 examples=examples,
             )
         )
-    return out
+    return np.asarray(floats[codes], dtype=np.float64)
+
+
+def _take(factors: tuple[np.ndarray, list[Any]], rules: ColumnRules, like: pd.Series) -> pd.Series:
+    return _series(apply_to_codes(factors[0], factors[1], rules), like)
 
 
 def _is_sentinel(raw: np.ndarray, sentinel: float) -> bool:
