@@ -12,6 +12,7 @@ _MAX_MATRIX = 30
 _MAX_LEVELS = 30
 _MAX_VIEWS = 12
 _SHIFT_BINS = 10
+_SHIFT_SAMPLE = 100_000
 
 
 class Matrix(BaseModel):
@@ -166,6 +167,11 @@ def _mean_view(x: pd.Series, y: pd.Series, numeric: bool) -> TargetView:
 
 
 def shifts(train: pd.DataFrame, test: pd.DataFrame, features: list[str]) -> list[Shift]:
+    """PSI per feature on 10 quantile bins of train (numbers) or its top categories."""
+    if len(train) > _SHIFT_SAMPLE:
+        train = train.sample(_SHIFT_SAMPLE, random_state=0)
+    if len(test) > _SHIFT_SAMPLE:
+        test = test.sample(_SHIFT_SAMPLE, random_state=0)
     out = []
     for name in features:
         a, b = train[name], test[name]
@@ -182,12 +188,13 @@ def shifts(train: pd.DataFrame, test: pd.DataFrame, features: list[str]) -> list
             cb = np.bincount(np.searchsorted(inner, fbf, side="right"), minlength=len(inner) + 1)
             labels = [f"≤{e:.3g}" for e in inner] + [f">{inner[-1]:.3g}" if len(inner) else "all"]
         else:
-            la = a.astype(object).fillna("(missing)").astype(str)
-            lb = b.astype(object).fillna("(missing)").astype(str)
-            top = list(la.value_counts().head(_SHIFT_BINS).index)
-            ca = np.array([*(int((la == t).sum()) for t in top), int((~la.isin(top)).sum())])
-            cb = np.array([*(int((lb == t).sum()) for t in top), int((~lb.isin(top)).sum())])
-            labels = [*top, "(other)"]
+            va = a.astype(object).value_counts(dropna=False)
+            vb = b.astype(object).value_counts(dropna=False)
+            top = list(va.head(_SHIFT_BINS).index)
+            ca = np.array([*(int(va.get(t, 0)) for t in top), int(va.sum() - va.head(_SHIFT_BINS).sum())])
+            cb = np.array([*(int(vb.get(t, 0)) for t in top), 0])
+            cb[-1] = int(vb.sum() - cb[:-1].sum())
+            labels = [*("(missing)" if pd.isna(t) else str(t) for t in top), "(other)"]
         pa, pb = _shares(ca), _shares(cb)
         psi = float(np.sum((pa - pb) * np.log(pa / pb)))
         out.append(Shift(column=name, psi=round(psi, 5), labels=labels,

@@ -33,13 +33,9 @@ def outlier_bounds(values: np.ndarray, spec: CleaningSpec) -> tuple[float, float
     return median - z * mad, median + z * mad
 
 
-def conflicting_rows(frame: pd.DataFrame, features: list[str], target: str) -> np.ndarray:
+def conflicting_rows(feature_hash: np.ndarray, target_hash: np.ndarray) -> np.ndarray:
     """Rows whose feature values repeat in another row with a different target."""
-    if not features or frame.empty:
-        return np.zeros(len(frame), dtype=bool)
-    keys = pd.util.hash_pandas_object(frame[features], index=False).to_numpy()
-    targets = pd.util.hash_pandas_object(frame[target], index=False).to_numpy()
-    pairs = pd.DataFrame({"k": keys, "t": targets})
+    pairs = pd.DataFrame({"k": feature_hash, "t": target_hash})
     per_key = pairs.groupby("k")["t"].nunique()
     conflicted = per_key[per_key > 1].index
     return np.asarray(pairs["k"].isin(conflicted).to_numpy(), dtype=bool)
@@ -61,9 +57,6 @@ def leakage_score(x: pd.Series, y: pd.Series, task: Task) -> float | None:
     """
     if len(x) < _LEAK_MIN_ROWS:
         return None
-    if len(x) > _LEAK_SAMPLE:
-        x = x.sample(_LEAK_SAMPLE, random_state=0)
-        y = y.loc[x.index]
     groups = _groups(x)
     if groups is None:
         return None
@@ -118,6 +111,13 @@ def _groups(x: pd.Series) -> np.ndarray | None:
     if len(uniques) > max(2, n // 20):
         return None
     return codes
+
+
+def leak_sample(n: int) -> np.ndarray | None:
+    """Row positions of the sample leakage is scored on (None: all rows)."""
+    if n <= _LEAK_SAMPLE:
+        return None
+    return np.sort(np.random.default_rng(0).choice(n, _LEAK_SAMPLE, replace=False))
 
 
 def sum_leaks(frame: pd.DataFrame, numeric: list[str], target: pd.Series) -> list[tuple[str, str]]:

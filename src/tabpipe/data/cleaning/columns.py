@@ -18,6 +18,7 @@ _ID_NAME = re.compile(r"(^|_)(id|key|uuid)$|id$", re.IGNORECASE)
 _MAX_CATEGORIES = 200
 _MAX_TEXT_LENGTH = 200
 _STRONG = 0.6
+_COUNT_SAMPLE = 200_000
 
 
 def decide_columns(
@@ -62,8 +63,9 @@ def _describe(
 ) -> ColumnInfo:
     values = fit.values[keep]
     missing = int(values.isna().sum())
-    counts = values.value_counts(dropna=True, sort=True)
-    unique = len(counts)
+    numeric = fit.rules is not None and fit.rules.kind == "numeric"
+    counts = _counts(values, numeric)
+    unique = len(counts) if not numeric else _distinct(values)
     base = {
         "name": name,
         "raw_dtype": str(raw.dtype),
@@ -74,7 +76,6 @@ def _describe(
         "max_length": fit.max_length,
         "rules": fit.rules,
     }
-    numeric = fit.rules is not None and fit.rules.kind == "numeric"
     if is_target:
         kind: ColumnKind = "numeric" if pd.api.types.is_float_dtype(values) else "categorical"
         return ColumnInfo(**base, kind=kind, role="target")
@@ -111,7 +112,7 @@ def _describe(
             return _excluded(base, "text", f"{unique} distinct strings: free text or high cardinality")
         categories = sorted(str(v) for v in counts.index)
         info = ColumnInfo(**base, kind="categorical", role="feature", categories=categories)
-    share = float(counts.iloc[0] / present) if present else 0.0
+    share = float(counts.iloc[0] / counts.sum()) if len(counts) else 0.0
     if len(values) >= 100 and share >= spec.near_constant_share:
         return info.model_copy(
             update={
@@ -152,10 +153,14 @@ def _leakage(
     decls: Mapping[str, ColumnDeclaration],
 ) -> list[Finding]:
     findings = []
-    y = fitted[target].values[keep]
+    rows = np.flatnonzero(keep)
+    sample = checks.leak_sample(len(rows))
+    if sample is not None:
+        rows = rows[sample]
+    y = fitted[target].values.iloc[rows]
     forced = {n for n, d in decls.items() if d.role == "feature"}
     for info in [i for i in infos.values() if i.role == "feature"]:
-        score = checks.leakage_score(fitted[info.name].values[keep], y, task)
+        score = checks.leakage_score(fitted[info.name].values.iloc[rows], y, task)
         if score is None:
             continue
         info.leakage_score = round(score, 4)
@@ -248,6 +253,24 @@ def _impute(info: ColumnInfo, fit: Fitted, keep: np.ndarray, spec: CleaningSpec,
         LedgerEntry(column=info.name, step="impute", action="impute", rows=info.missing,
                     detail=f"{info.missing} missing value(s) filled with the {how}")
     )
+
+
+def _counts(values: pd.Series, numeric: bool) -> pd.Series:
+    """Value counts (most frequent first); for numbers, of a sample of at most 200,000 rows."""
+    if numeric and len(values) > _COUNT_SAMPLE:
+        values = values.sample(_COUNT_SAMPLE, random_state=0)
+    counts = values.value_counts(dropna=True, sort=True)
+    return counts[counts > 0]
+
+
+def _distinct(values: pd.Series) -> int:
+    floats = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    finite = floats[~np.isnan(floats)]
+    if finite.size == 0:
+        return 0
+    if finite.min() == finite.max():
+        return 1
+    return int(np.unique(finite).size)
 
 
 def _excluded(base: dict[str, object], kind: ColumnKind, reason: str) -> ColumnInfo:

@@ -182,8 +182,12 @@ def _duplicates(
     removed: pd.Series,
     entries: list[LedgerEntry],
 ) -> tuple[int, int]:
+    hashes = {
+        name: pd.util.hash_pandas_object(cleaned[name], index=False).to_numpy()
+        for name in cleaned.columns
+    }
     exact = np.zeros(len(cleaned), dtype=bool)
-    exact[keep] = cleaned[keep].duplicated(keep="first").to_numpy()
+    exact[keep] = pd.Series(_row_hash(hashes, list(cleaned.columns))[keep]).duplicated().to_numpy()
     count = int(exact.sum())
     if count and spec.duplicates == "drop":
         _remove(removed, exact, "exact duplicate of an earlier row", entries, None, "duplicates")
@@ -200,7 +204,10 @@ def _duplicates(
     conflicting = 0
     if target is not None:
         clash = np.zeros(len(cleaned), dtype=bool)
-        clash[keep] = checks.conflicting_rows(cleaned[keep], features, target)
+        if features:
+            clash[keep] = checks.conflicting_rows(
+                _row_hash(hashes, features)[keep], hashes[target][keep]
+            )
         conflicting = int(clash.sum())
         if conflicting and spec.conflicting_duplicates == "drop":
             _remove(removed, clash, "same features as another row, different target", entries,
@@ -217,6 +224,14 @@ def _duplicates(
                 )
             )
     return count, conflicting
+
+
+def _row_hash(hashes: Mapping[str, np.ndarray], names: list[str]) -> np.ndarray:
+    """One 64-bit hash per row over the named columns (equal rows, equal hashes)."""
+    out = np.zeros(len(next(iter(hashes.values()))), dtype=np.uint64)
+    for name in names:
+        out = (out * np.uint64(1_000_003)) ^ hashes[name]
+    return out
 
 
 def _drop_outliers(

@@ -381,7 +381,15 @@ def _to_float(
 
 
 def _take(factors: tuple[np.ndarray, list[Any]], rules: ColumnRules, like: pd.Series) -> pd.Series:
-    return _series(apply_to_codes(factors[0], factors[1], rules), like)
+    """The cleaned column as a pandas Categorical: each distinct raw value cleaned once
+    (by the same :func:`clean_value` serving uses), then mapped by its code."""
+    codes, uniques = factors
+    cleaned = [*(clean_value(v, rules) for v in uniques), clean_value(None, rules)]
+    categories = sorted({v for v in cleaned if v is not None})
+    position = {v: i for i, v in enumerate(categories)}
+    remap = np.array([-1 if v is None else position[v] for v in cleaned], dtype=np.int64)
+    values = pd.Categorical.from_codes(remap[codes], categories=categories)
+    return pd.Series(values, index=like.index, name=like.name)
 
 
 def _is_sentinel(raw: np.ndarray, sentinel: float) -> bool:

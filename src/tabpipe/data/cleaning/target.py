@@ -11,6 +11,8 @@ from tabpipe.errors import SchemaError
 
 def detect_task(y: pd.Series) -> Task:
     """binary for two values, multiclass for labels or few integer codes, else regression."""
+    if isinstance(y.dtype, pd.CategoricalDtype):
+        y = y.astype(object)
     distinct = y.nunique(dropna=True)
     if distinct <= 1:
         raise SchemaError(
@@ -31,6 +33,8 @@ def prepare_target(
     y: pd.Series, task: Task, name: str
 ) -> tuple[pd.Series, list[str | int | float | bool] | None]:
     """Numbers (float) for regression; classes as int codes or text, sorted, for classification."""
+    if isinstance(y.dtype, pd.CategoricalDtype):
+        y = y.astype(object)
     if y.dtype == object:
         numeric = pd.to_numeric(y, errors="coerce")
         if numeric.notna().all():
