@@ -188,8 +188,9 @@ def shifts(train: pd.DataFrame, test: pd.DataFrame, features: list[str]) -> list
             cb = np.bincount(np.searchsorted(inner, fbf, side="right"), minlength=len(inner) + 1)
             labels = [f"≤{e:.3g}" for e in inner] + [f">{inner[-1]:.3g}" if len(inner) else "all"]
         else:
-            va = a.astype(object).value_counts(dropna=False)
-            vb = b.astype(object).value_counts(dropna=False)
+            va = a.value_counts(dropna=False)
+            va = va[va > 0]
+            vb = b.value_counts(dropna=False)
             top = list(va.head(_SHIFT_BINS).index)
             ca = np.array([*(int(va.get(t, 0)) for t in top), int(va.sum() - va.head(_SHIFT_BINS).sum())])
             cb = np.array([*(int(vb.get(t, 0)) for t in top), 0])

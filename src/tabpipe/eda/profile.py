@@ -130,7 +130,8 @@ def _numeric_stats(frame: pd.DataFrame, names: list[str]) -> dict[str, dict[str,
         mean = float(finite.mean())
         std = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
         q25, q50, q75 = (float(q) for q in np.quantile(finite, [0.25, 0.5, 0.75]))
-        skew = float(np.mean(((finite - mean) / std) ** 3)) if std > 0 else 0.0
+        z = (finite - mean) / std if std > 0 else None
+        skew = float(np.mean(z * z * z)) if z is not None else 0.0
         counted = finite[:DISTINCT_SAMPLE]
         out[name] = {
             "min": f"{finite.min():.6g}",
@@ -148,16 +149,18 @@ def _numeric_stats(frame: pd.DataFrame, names: list[str]) -> dict[str, dict[str,
 
 
 def histogram(values: np.ndarray, bins: int = _BINS) -> Histogram | None:
+    """Equal-width bins; one bar per value for a few small integers."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return None
     low, high = float(finite.min()), float(finite.max())
-    distinct = np.unique(finite[:10_000])
-    if distinct.size <= bins and np.all(np.mod(distinct, 1) == 0) and high - low < bins:
-        edges = np.arange(low - 0.5, high + 1.5)
-    else:
-        edges = np.linspace(low, high if high > low else low + 1, bins + 1)
-    counts, edges = np.histogram(finite, bins=edges)
+    if high - low < bins and low.is_integer() and high.is_integer():
+        offsets = finite - low
+        if np.all(np.mod(offsets[:10_000], 1) == 0) and np.all(np.mod(offsets, 1) == 0):
+            counts = np.bincount(offsets.astype(np.int64))
+            edges = np.arange(low - 0.5, high + 1.0)
+            return Histogram(edges=[float(e) for e in edges], counts=[int(c) for c in counts])
+    counts, edges = np.histogram(finite, bins=bins, range=(low, high if high > low else low + 1))
     return Histogram(edges=[float(e) for e in edges], counts=[int(c) for c in counts])
 
 

@@ -10,6 +10,7 @@ from tabpipe.data.cleaning.report import Finding, TargetSummary
 
 _LEAK_SAMPLE = 50_000
 _LEAK_MIN_ROWS = 50
+_FENCE_SAMPLE = 200_000
 _BINS = 20
 
 
@@ -18,6 +19,8 @@ def outlier_bounds(values: np.ndarray, spec: CleaningSpec) -> tuple[float, float
     finite = values[~np.isnan(values)]
     if finite.size < 20:
         return None
+    if finite.size > _FENCE_SAMPLE:  # fences from evenly spread rows; counts stay exact
+        finite = finite[np.linspace(0, finite.size - 1, _FENCE_SAMPLE).astype(np.int64)]
     if spec.outlier_method == "iqr":
         k = spec.outlier_threshold or 3.0
         q1, q3 = np.quantile(finite, [0.25, 0.75])
