@@ -71,7 +71,9 @@ def make_table(rows: int, seed: int = 0) -> pd.DataFrame:
         levels = np.array([f"level_{j}" for j in range(k)], dtype=object)
         data[f"cat_{i}"] = levels[rng.integers(0, k, rows)]
     variants = np.array(["Yes", "yes ", "YES", "No", "no", " NO", "?"], dtype=object)
-    data["answer_variants"] = variants[rng.choice(7, rows, p=[0.4, 0.05, 0.05, 0.4, 0.05, 0.03, 0.02])]
+    data["answer_variants"] = variants[
+        rng.choice(7, rows, p=[0.4, 0.05, 0.05, 0.4, 0.05, 0.03, 0.02])
+    ]
     data["city_markers"] = np.array(["Paris", "Lyon", "Nice", "?", "N/A"], dtype=object)[
         rng.choice(5, rows, p=[0.5, 0.3, 0.15, 0.03, 0.02])
     ]
@@ -86,7 +88,9 @@ def make_table(rows: int, seed: int = 0) -> pd.DataFrame:
 
 def run(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
     started = time.perf_counter()
-    done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode:
+        sys.exit(f"{cmd[0]} failed:\n{done.stderr[-3000:]}")
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     result["process_seconds"] = time.perf_counter() - started
     return result

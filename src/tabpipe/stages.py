@@ -28,9 +28,7 @@ BUNDLE: Codec[Any] = Codec("bundle", bundle.write, bundle.read_manifest)
 
 
 def _clean(spec: PipelineSpec, snapshot: pd.DataFrame) -> tuple[Any, ...]:
-    cleaned, removed, report = clean(
-        snapshot, spec.target, spec.task, spec.cleaning, spec.columns
-    )
+    cleaned, removed, report = clean(snapshot, spec.target, spec.task, spec.cleaning, spec.columns)
     if report.contract is not None and spec.columns:
         raise_for_errors(validate_frame(snapshot, report.contract.declared_only()))
     return cleaned, removed, report, report.contract

@@ -82,7 +82,7 @@ def test_bike_sharing_derived_target_parts_are_leakage_suspects() -> None:
         assert "leakage" in (report.column(name).reason or "")
     assert report.column("instant").kind == "identifier"
     assert report.column("dteday").logical_type == "datetime"
-    kept, _, overridden = clean(
+    _kept, _, overridden = clean(
         read("bike_sharing_day.csv"), "cnt", columns={"casual": ColumnDeclaration(role="feature")}
     )
     assert overridden.column("casual").role == "feature"
@@ -194,7 +194,9 @@ def test_odd_but_valid_input_does_not_crash() -> None:
 @pytest.mark.slow
 def test_ten_thousand_columns() -> None:
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame(rng.integers(0, 5, size=(20, 10_000)), columns=[f"c{i}" for i in range(10_000)])
+    frame = pd.DataFrame(
+        rng.integers(0, 5, size=(20, 10_000)), columns=[f"c{i}" for i in range(10_000)]
+    )
     frame["y"] = [0, 1] * 10
     cleaned, _, report = clean(frame, "y")
     assert cleaned.shape == (20, 10_001)

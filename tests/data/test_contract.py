@@ -12,7 +12,7 @@ from tabpipe.data.cleaning import clean
 from tabpipe.data.contract import DataContract, load_contract
 from tabpipe.data.ingest import read_source
 from tabpipe.data.validation import (
-    ContractViolation,
+    ContractViolationError,
     raise_for_errors,
     validate_frame,
     validate_records,
@@ -59,7 +59,7 @@ def test_a_later_snapshot_is_validated(automobile: pd.DataFrame, contract: DataC
     assert found["make", "categories"].severity == "warning"
     assert found["length", "maximum"].severity == "warning"
     assert not report.ok
-    with pytest.raises(ContractViolation, match="bore"):
+    with pytest.raises(ContractViolationError, match="bore"):
         raise_for_errors(report)
 
 
@@ -113,7 +113,7 @@ def test_clean_stage_stops_on_a_broken_declaration(tmp_path: Path) -> None:
         {"source": {"path": "x.csv"}, "target": "y", "columns": {"age": {"minimum": 0}}}
     )
     stage = next(s for s in TRAINING_STAGES if s.name == "clean")
-    with pytest.raises(ContractViolation, match="below the minimum"):
+    with pytest.raises(ContractViolationError, match="below the minimum"):
         stage.fn(spec, frame)
 
 

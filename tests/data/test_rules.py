@@ -41,7 +41,12 @@ def test_units_clipping_and_fill() -> None:
 
 def test_boolean_words() -> None:
     rules = ColumnRules(kind="categorical", boolean_map={"yes": "true", "no": "false", "y": "true"})
-    assert apply_rules(["Yes", "NO", "y ", True], rules).tolist() == ["true", "false", "true", "true"]
+    assert apply_rules(["Yes", "NO", "y ", True], rules).tolist() == [
+        "true",
+        "false",
+        "true",
+        "true",
+    ]
 
 
 def test_large_columns_take_the_factorised_path_with_the_same_result() -> None:

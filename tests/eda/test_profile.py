@@ -51,7 +51,9 @@ def test_cross_column_views(titanic: tuple[pd.DataFrame, Profile]) -> None:
 
 def test_shift_finds_a_real_difference() -> None:
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x": rng.normal(size=400), "c": rng.choice(["a", "b"], 400), "y": [0, 1] * 200})
+    frame = pd.DataFrame(
+        {"x": rng.normal(size=400), "c": rng.choice(["a", "b"], 400), "y": [0, 1] * 200}
+    )
     cleaned, _, report = clean(frame, "y")
     shifted = cleaned.assign(x=cleaned["x"] + 3)
     prof = profile(cleaned, report, train=cleaned, test=shifted)

@@ -15,8 +15,17 @@ from tabpipe.data.ingest import read_source
 from tabpipe.eda.explore import explore, write_exploration
 
 DATA = Path(__file__).parents[1] / "data"
-SECTIONS = ("Overview", "Warnings", "Contract", "Cleaning ledger", "Columns", "Missing values",
-            "Correlations", "Features vs target", "Train vs test")
+SECTIONS = (
+    "Overview",
+    "Warnings",
+    "Contract",
+    "Cleaning ledger",
+    "Columns",
+    "Missing values",
+    "Correlations",
+    "Features vs target",
+    "Train vs test",
+)
 
 
 def chromium() -> str:
@@ -53,12 +62,27 @@ def test_report_is_self_contained(report_file: Path) -> None:
 def test_report_renders_in_headless_chromium(report_file: Path, tmp_path: Path) -> None:
     browser = chromium()
     shot = tmp_path / "report.png"
-    common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-              "--virtual-time-budget=10000"]
-    subprocess.run([*common, "--window-size=1400,3000", f"--screenshot={shot}", str(report_file)],
-                   check=True, capture_output=True, timeout=120)
+    common = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--virtual-time-budget=10000",
+    ]
+    subprocess.run(
+        [*common, "--window-size=1400,3000", f"--screenshot={shot}", str(report_file)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 100_000  # a blank page compresses to a few KB
-    dom = subprocess.run([*common, "--dump-dom", str(report_file)], check=True,
-                         capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run(
+        [*common, "--dump-dom", str(report_file)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     assert dom.count('class="main-svg"') >= 10  # plotly drew its charts offline

@@ -111,8 +111,10 @@ def apply_to_codes(codes: np.ndarray, uniques: Sequence[Any], rules: ColumnRules
     """
     cleaned = _object_array([*(clean_value(v, rules) for v in uniques), clean_value(None, rules)])
     if rules.kind == "numeric" and all(isinstance(v, float) for v in cleaned):
-        return cleaned.astype(np.float64)[codes]
-    return cleaned[codes]  # code -1 picks the last entry: the cleaned missing value
+        floats: np.ndarray = cleaned.astype(np.float64)[codes]
+        return floats
+    out: np.ndarray = cleaned[codes]  # code -1 picks the last entry: the cleaned missing value
+    return out
 
 
 def clean_value(value: Any, rules: ColumnRules) -> Any:
@@ -126,9 +128,7 @@ def _number(value: Any, rules: ColumnRules) -> Any:
     number: float
     if value is None:
         number = math.nan
-    elif isinstance(value, bool | np.bool_):
-        number = float(value)
-    elif isinstance(value, int | float | np.integer | np.floating):
+    elif isinstance(value, (bool | np.bool_, int | float | np.integer | np.floating)):
         number = float(value)
     elif isinstance(value, str):
         parsed = parse_number(value, rules)

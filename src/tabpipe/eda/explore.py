@@ -43,6 +43,8 @@ def explore(
     """Clean and profile ``frame``; compare it with ``compare`` (cleaned by the same rules),
     or with a seeded 20% hold-out of itself when no second table is given."""
     cleaned, removed, report = clean(frame, target, task, cleaning, columns)
+    train: pd.DataFrame | None
+    test: pd.DataFrame | None
     if compare is not None:
         train, test = cleaned, _same_rules(compare, report)
     elif len(cleaned) >= 10:
@@ -72,14 +74,18 @@ def write_exploration(result: Exploration, folder: Path) -> dict[str, Path]:
     contents = {
         "report.html": result.html,
         "profile.json": result.profile.model_dump_json(indent=2),
-        "contract.json": result.report.contract.model_dump_json(indent=2) if result.report.contract else "{}",
+        "contract.json": result.report.contract.model_dump_json(indent=2)
+        if result.report.contract
+        else "{}",
         "cleaning.json": result.report.model_dump_json(indent=2),
         "removed_rows.csv": result.removed.to_csv(index=False),
     }
     paths = {}
     try:
         for name, text in contents.items():
-            with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, delete=False, suffix=".tmp") as tmp:
+            with tempfile.NamedTemporaryFile(
+                "w", encoding="utf-8", dir=folder, delete=False, suffix=".tmp"
+            ) as tmp:
                 tmp.write(text)
             Path(tmp.name).chmod(0o644)
             shutil.move(tmp.name, folder / name)

@@ -151,19 +151,26 @@ def _mean_view(x: pd.Series, y: pd.Series, numeric: bool) -> TargetView:
     values = x.to_numpy(dtype=np.float64, na_value=np.nan) if numeric else None
     if values is not None and np.unique(values[np.isfinite(values)]).size > _MAX_VIEWS:
         edges = np.unique(np.nanquantile(values, np.linspace(0, 1, 11)))
-        groups = pd.cut(pd.Series(values), bins=edges, include_lowest=True, duplicates="drop")
-        means = y.groupby(groups.to_numpy(), observed=True).mean()
-        labels = [f"{iv.left:.3g}–{iv.right:.3g}" for iv in means.index]
+        groups = np.searchsorted(edges[1:-1], values, side="right")
+        present = np.isfinite(values)
+        means = y[present].groupby(groups[present]).mean()
+        labels = [f"{edges[i]:.3g}–{edges[i + 1]:.3g}" for i in means.index]
         kind = "mean"
     else:
-        text = x.astype(object).map(lambda v: "(missing)" if pd.isna(v) else f"{v:g}" if isinstance(v, float) else str(v))
+        text = x.astype(object).map(
+            lambda v: "(missing)" if pd.isna(v) else f"{v:g}" if isinstance(v, float) else str(v)
+        )
         top = text.value_counts().head(_MAX_LEVELS // 2).index
         keep = text.isin(top).to_numpy()
         means = y[keep].groupby(text[keep].to_numpy()).mean()
         labels = [str(v) for v in means.index]
         kind = "mean_bar"
-    return TargetView(feature=str(x.name), kind=kind, labels=labels,
-                      series={"mean": [float(v) for v in means.to_numpy()]})
+    return TargetView(
+        feature=str(x.name),
+        kind=kind,
+        labels=labels,
+        series={"mean": [float(v) for v in means.to_numpy()]},
+    )
 
 
 def shifts(train: pd.DataFrame, test: pd.DataFrame, features: list[str]) -> list[Shift]:
@@ -192,14 +199,23 @@ def shifts(train: pd.DataFrame, test: pd.DataFrame, features: list[str]) -> list
             va = va[va > 0]
             vb = b.value_counts(dropna=False)
             top = list(va.head(_SHIFT_BINS).index)
-            ca = np.array([*(int(va.get(t, 0)) for t in top), int(va.sum() - va.head(_SHIFT_BINS).sum())])
+            ca = np.array(
+                [*(int(va.get(t, 0)) for t in top), int(va.sum() - va.head(_SHIFT_BINS).sum())]
+            )
             cb = np.array([*(int(vb.get(t, 0)) for t in top), 0])
             cb[-1] = int(vb.sum() - cb[:-1].sum())
             labels = [*("(missing)" if pd.isna(t) else str(t) for t in top), "(other)"]
         pa, pb = _shares(ca), _shares(cb)
         psi = float(np.sum((pa - pb) * np.log(pa / pb)))
-        out.append(Shift(column=name, psi=round(psi, 5), labels=labels,
-                         train=[float(v) for v in pa], test=[float(v) for v in pb]))
+        out.append(
+            Shift(
+                column=name,
+                psi=round(psi, 5),
+                labels=labels,
+                train=[float(v) for v in pa],
+                test=[float(v) for v in pb],
+            )
+        )
     return sorted(out, key=lambda s: -s.psi)
 
 

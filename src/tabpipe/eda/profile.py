@@ -194,22 +194,52 @@ def _findings(prof: Profile, report: CleaningReport | None) -> list[Finding]:
         if role != "feature":
             continue
         if col.top is not None and col.distinct > 50:
-            out.append(Finding(column=col.name, kind="high_cardinality", severity="warning",
-                               message=f"{col.distinct} distinct values: high cardinality"))
+            out.append(
+                Finding(
+                    column=col.name,
+                    kind="high_cardinality",
+                    severity="warning",
+                    message=f"{col.distinct} distinct values: high cardinality",
+                )
+            )
         if col.skew is not None and abs(col.skew) > 2:
-            out.append(Finding(column=col.name, kind="skew", severity="info",
-                               message=f"skewed distribution (skewness {col.skew:.1f})"))
+            out.append(
+                Finding(
+                    column=col.name,
+                    kind="skew",
+                    severity="info",
+                    message=f"skewed distribution (skewness {col.skew:.1f})",
+                )
+            )
         if col.missing_share > 0.3:
-            out.append(Finding(column=col.name, kind="missing", severity="warning",
-                               message=f"{col.missing_share:.0%} of values missing"))
+            out.append(
+                Finding(
+                    column=col.name,
+                    kind="missing",
+                    severity="warning",
+                    message=f"{col.missing_share:.0%} of values missing",
+                )
+            )
     for shift in prof.shifts:
         if shift.psi > 0.2:
-            out.append(Finding(column=shift.column, kind="train_test_shift", severity="warning",
-                               message=f"train and test differ (PSI {shift.psi:.2f})"))
-    for col in info.values():
-        if col.role == "excluded":
-            out.append(Finding(column=col.name, kind="excluded", severity="info",
-                               message=f"excluded: {col.reason}"))
+            out.append(
+                Finding(
+                    column=shift.column,
+                    kind="train_test_shift",
+                    severity="warning",
+                    message=f"train and test differ (PSI {shift.psi:.2f})",
+                )
+            )
+    for item in info.values():
+        if item.role == "excluded":
+            out.append(
+                Finding(
+                    column=item.name,
+                    kind="excluded",
+                    severity="info",
+                    message=f"excluded: {item.reason}",
+                )
+            )
     return out
 
 

@@ -68,7 +68,11 @@ def render_html(
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     subtitle = (
         f"{prof.rows:,} rows × {len(prof.columns):,} columns"
-        + (f" · target <b>{html.escape(report.target)}</b> ({report.task})" if report.has_target else "")
+        + (
+            f" · target <b>{html.escape(report.target)}</b> ({report.task})"
+            if report.has_target
+            else ""
+        )
         + f" · generated {stamp} by tabpipe"
     )
     return (
@@ -98,7 +102,10 @@ def _overview(prof: Profile, report: CleaningReport) -> str:
         cards.append(("task", report.task))
         if report.target_summary.imbalance_ratio is not None:
             cards.append(("class imbalance", f"{report.target_summary.imbalance_ratio:.1f}×"))
-    inner = "".join(f'<div class="card"><div class="k">{k}</div><div class="v">{html.escape(v)}</div></div>' for k, v in cards)
+    inner = "".join(
+        f'<div class="card"><div class="k">{k}</div><div class="v">{html.escape(v)}</div></div>'
+        for k, v in cards
+    )
     return f'<div class="cards">{inner}</div>'
 
 
@@ -127,7 +134,11 @@ def _contract(report: CleaningReport) -> str:
             allowed = f"{shown}{' …' if len(c.categories) > 8 else ''} ({len(c.categories)})"
         else:
             allowed = ""
-        declared = f" <span class=\"badge info\">declared: {html.escape(', '.join(c.declared))}</span>" if c.declared else ""
+        declared = (
+            f' <span class="badge info">declared: {html.escape(", ".join(c.declared))}</span>'
+            if c.declared
+            else ""
+        )
         rows.append(
             f"<tr><td><b>{html.escape(c.name)}</b>{declared}</td><td>{c.logical_type}</td>"
             f'<td><span class="badge {c.role}">{c.role}</span></td>'
@@ -149,8 +160,10 @@ def _ledger(report: CleaningReport) -> str:
         for a in report.actions[:MAX_TABLE_ROWS]
     )
     head = "<tr><th>column</th><th>step</th><th>action</th><th>rows</th><th>removed</th><th>detail</th></tr>"
-    note = (f'<p class="note">{report.rows_set_aside:,} removed row(s) are kept with their reason in the '
-            "removed-rows file.</p>")
+    note = (
+        f'<p class="note">{report.rows_set_aside:,} removed row(s) are kept with their reason in the '
+        "removed-rows file.</p>"
+    )
     return f'<div class="panel"><table>{head}{rows}</table>{_cut(len(report.actions))}{note}</div>'
 
 
@@ -163,18 +176,30 @@ def _columns(prof: Profile) -> str:
 
 
 def _column_card(col: ColumnProfile) -> str:
-    stats = [("present", f"{col.count:,}"), ("missing", f"{col.missing_share:.1%}"), ("distinct", f"{col.distinct:,}")]
+    stats = [
+        ("present", f"{col.count:,}"),
+        ("missing", f"{col.missing_share:.1%}"),
+        ("distinct", f"{col.distinct:,}"),
+    ]
     if col.mean is not None:
-        stats += [("mean", _g(col.mean)), ("std", _g(col.std)), ("min", col.min or ""), ("max", col.max or ""),
-                  ("median", _g(col.q50)), ("skew", _g(col.skew))]
+        stats += [
+            ("mean", _g(col.mean)),
+            ("std", _g(col.std)),
+            ("min", col.min or ""),
+            ("max", col.max or ""),
+            ("median", _g(col.q50)),
+            ("skew", _g(col.skew)),
+        ]
     elif col.min is not None:
         stats += [("min", col.min), ("max", col.max or "")]
     chart = charts.column_chart(col) or ""
     badge = f'<span class="badge {col.role}">{col.role}</span>' if col.role else ""
     grid = "".join(f"<span>{k} <b>{html.escape(str(v))}</b></span>" for k, v in stats)
-    return (f'<div class="card col"><h3>{html.escape(col.name)} {badge}</h3>'
-            f'<div class="note">{html.escape(col.logical_type or col.dtype)}</div>'
-            f'<div class="stats">{grid}</div>{chart}</div>')
+    return (
+        f'<div class="card col"><h3>{html.escape(col.name)} {badge}</h3>'
+        f'<div class="note">{html.escape(col.logical_type or col.dtype)}</div>'
+        f'<div class="stats">{grid}</div>{chart}</div>'
+    )
 
 
 def _missing(prof: Profile) -> str:
@@ -182,21 +207,29 @@ def _missing(prof: Profile) -> str:
     if not missing:
         return '<div class="panel">No missing values.</div>'
     missing.sort(key=lambda c: -c.missing_share)
-    bars = charts.missing_bars([c.name for c in missing[:60]], [c.missing_share for c in missing[:60]])
+    bars = charts.missing_bars(
+        [c.name for c in missing[:60]], [c.missing_share for c in missing[:60]]
+    )
     patterns = ""
     if prof.missing_patterns:
         cols = sorted({c for p in prof.missing_patterns for c in p.columns})
-        patterns = ('<h3>Most common patterns (red = missing together)</h3>'
-                    + charts.missing_pattern_chart(prof.missing_patterns, cols))
+        patterns = (
+            "<h3>Most common patterns (red = missing together)</h3>"
+            + charts.missing_pattern_chart(prof.missing_patterns, cols)
+        )
     return f'<div class="grid2"><div class="panel"><h3>Share missing per column</h3>{bars}</div><div class="panel">{patterns}</div></div>'
 
 
 def _correlations(prof: Profile) -> str:
     parts = []
     if prof.pearson:
-        parts.append(f'<div class="panel">{charts.heatmap(prof.pearson, "numeric features: Pearson correlation", -1)}</div>')
+        parts.append(
+            f'<div class="panel">{charts.heatmap(prof.pearson, "numeric features: Pearson correlation", -1)}</div>'
+        )
     if prof.cramers_v:
-        parts.append(f'<div class="panel">{charts.heatmap(prof.cramers_v, "categorical features: Cramér V association", 0)}</div>')
+        parts.append(
+            f'<div class="panel">{charts.heatmap(prof.cramers_v, "categorical features: Cramér V association", 0)}</div>'
+        )
     if not parts:
         return '<div class="panel">Too few features to correlate.</div>'
     return f'<div class="grid2">{"".join(parts)}</div><p class="note">Computed on {prof.sample_rows:,} rows.</p>'
@@ -207,9 +240,13 @@ def _target(prof: Profile, report: CleaningReport) -> str:
         return '<div class="panel">No target given (<code>--target</code>).</div>'
     if not prof.target_views:
         return '<div class="panel">No features to show.</div>'
-    figures = "".join(f'<div class="panel">{charts.target_chart(v)}</div>' for v in prof.target_views)
-    return (f'<p class="note">The strongest single features first (score: how well the feature alone '
-            f'predicts <b>{html.escape(report.target)}</b>, 0 to 1).</p><div class="grid2">{figures}</div>')
+    figures = "".join(
+        f'<div class="panel">{charts.target_chart(v)}</div>' for v in prof.target_views
+    )
+    return (
+        f'<p class="note">The strongest single features first (score: how well the feature alone '
+        f'predicts <b>{html.escape(report.target)}</b>, 0 to 1).</p><div class="grid2">{figures}</div>'
+    )
 
 
 def _shift(prof: Profile) -> str:
@@ -222,7 +259,9 @@ def _shift(prof: Profile) -> str:
 def _cut(total: int) -> str:
     if total <= MAX_TABLE_ROWS:
         return ""
-    return f'<p class="note">First {MAX_TABLE_ROWS} of {total:,} shown; the JSON files hold all.</p>'
+    return (
+        f'<p class="note">First {MAX_TABLE_ROWS} of {total:,} shown; the JSON files hold all.</p>'
+    )
 
 
 def _share(value: float) -> str:

@@ -122,7 +122,11 @@ def package(
         files={
             "model.onnx": onnx_bytes,
             "pipeline.skops": persist.dumps(pipeline),
-            **({"contract.json": report.contract.model_dump_json(indent=2).encode()} if report.contract else {}),
+            **(
+                {"contract.json": report.contract.model_dump_json(indent=2).encode()}
+                if report.contract
+                else {}
+            ),
         },
     )
 

@@ -73,7 +73,7 @@ def leakage_score(x: pd.Series, y: pd.Series, task: Task) -> float | None:
         return float(max(0.0, 1.0 - np.nanmean((target - means) ** 2) / total))
     codes = np.asarray(pd.factorize(y)[0])
     ok = (groups >= 0) & (codes >= 0)
-    g, c = groups[ok] , codes[ok]
+    g, c = groups[ok], codes[ok]
     k = int(c.max()) + 1 if c.size else 1
     table = np.bincount(g * k + c, minlength=(int(g.max()) + 1 if g.size else 1) * k).reshape(-1, k)
     purity = table.max(axis=1).sum() / max(table.sum(), 1)
@@ -127,7 +127,9 @@ def sum_leaks(frame: pd.DataFrame, numeric: list[str], target: pd.Series) -> lis
     """Pairs of numeric features whose sum equals the target in (almost) every row."""
     y = pd.to_numeric(target, errors="coerce").to_numpy(dtype=np.float64)
     corr = {
-        name: abs(np.corrcoef(np.nan_to_num(frame[name].to_numpy(np.float64)), np.nan_to_num(y))[0, 1])
+        name: abs(
+            np.corrcoef(np.nan_to_num(frame[name].to_numpy(np.float64)), np.nan_to_num(y))[0, 1]
+        )
         for name in numeric
         if np.nanstd(frame[name].to_numpy(np.float64)) > 0
     }
@@ -141,7 +143,9 @@ def sum_leaks(frame: pd.DataFrame, numeric: list[str], target: pd.Series) -> lis
     return found
 
 
-def target_checks(y: pd.Series, task: Task, spec: CleaningSpec, missing: int) -> tuple[TargetSummary, list[Finding]]:
+def target_checks(
+    y: pd.Series, task: Task, spec: CleaningSpec, missing: int
+) -> tuple[TargetSummary, list[Finding]]:
     """Class counts, the imbalance ratio, rare classes; warnings for each."""
     findings: list[Finding] = []
     name = str(y.name)
@@ -156,7 +160,8 @@ def target_checks(y: pd.Series, task: Task, spec: CleaningSpec, missing: int) ->
         )
     if task == "regression":
         values = y.to_numpy(dtype=np.float64)
-        skew = float(pd.Series(values).skew()) if len(values) > 2 else 0.0
+        std = float(values.std())
+        skew = float(np.mean(((values - values.mean()) / std) ** 3)) if std > 0 else 0.0
         if abs(skew) > 2:
             findings.append(
                 Finding(
@@ -169,11 +174,7 @@ def target_checks(y: pd.Series, task: Task, spec: CleaningSpec, missing: int) ->
         return TargetSummary(missing=missing), findings
     counts = y.astype(str).value_counts()
     ratio = float(counts.iloc[0] / counts.iloc[-1])
-    rare = [
-        str(c)
-        for c, n in counts.items()
-        if n < 10 or n / len(y) < spec.rare_class_share
-    ]
+    rare = [str(c) for c, n in counts.items() if n < 10 or n / len(y) < spec.rare_class_share]
     if ratio >= 5:
         findings.append(
             Finding(

@@ -90,12 +90,16 @@ def _describe(
             f"({spec.drop_missing_share:.0%})",
         )
     if unique == 1:
-        return _excluded(base, "constant", f"a single value ({values.dropna().iloc[0]!r}) carries no signal")
+        return _excluded(
+            base, "constant", f"a single value ({values.dropna().iloc[0]!r}) carries no signal"
+        )
     if fit.logical_type == "datetime":
         return _excluded(base, "datetime", "datetime column: not used as a feature yet")
     if numeric:
         if _looks_like_id(values, name):
-            return _excluded(base, "identifier", "unique integer per row: an identifier, not a feature")
+            return _excluded(
+                base, "identifier", "unique integer per row: an identifier, not a feature"
+            )
         floats = values.to_numpy(dtype=np.float64, na_value=np.nan)
         info = ColumnInfo(
             **base,
@@ -107,9 +111,16 @@ def _describe(
         )
     else:
         if unique == present and len(values) > 50:
-            return _excluded(base, "identifier", "a different value in every row: an identifier, not a feature")
-        if unique > max(_MAX_CATEGORIES, len(values) // 2) or (fit.max_length or 0) > _MAX_TEXT_LENGTH:
-            return _excluded(base, "text", f"{unique} distinct strings: free text or high cardinality")
+            return _excluded(
+                base, "identifier", "a different value in every row: an identifier, not a feature"
+            )
+        if (
+            unique > max(_MAX_CATEGORIES, len(values) // 2)
+            or (fit.max_length or 0) > _MAX_TEXT_LENGTH
+        ):
+            return _excluded(
+                base, "text", f"{unique} distinct strings: free text or high cardinality"
+            )
         categories = sorted(str(v) for v in counts.index)
         info = ColumnInfo(**base, kind="categorical", role="feature", categories=categories)
     share = float(counts.iloc[0] / counts.sum()) if len(counts) else 0.0
@@ -126,12 +137,16 @@ def _describe(
 
 def _declared(info: ColumnInfo, decl: ColumnDeclaration, fit: Fitted) -> ColumnInfo:
     if decl.role == "exclude":
-        return info.model_copy(update={"role": "excluded", "reason": decl.reason or "excluded by the spec"})
+        return info.model_copy(
+            update={"role": "excluded", "reason": decl.reason or "excluded by the spec"}
+        )
     if decl.role == "feature" and info.role != "feature":
         if fit.rules is None:
             return info.model_copy(
-                update={"reason": f"{info.reason}; the spec asks for it as a feature, but a "
-                        f"{fit.logical_type} column cannot be one yet"}
+                update={
+                    "reason": f"{info.reason}; the spec asks for it as a feature, but a "
+                    f"{fit.logical_type} column cannot be one yet"
+                }
             )
         kind: ColumnKind = "numeric" if fit.rules.kind == "numeric" else "categorical"
         categories = None
@@ -171,7 +186,9 @@ def _leakage(
                 f"(threshold {spec.leakage_threshold}); if it is known at prediction time, "
                 f"keep it with columns: {{{info.name}: {{role: feature}}}}"
             )
-            findings.append(Finding(column=info.name, kind="leakage", severity="error", message=info.reason))
+            findings.append(
+                Finding(column=info.name, kind="leakage", severity="error", message=info.reason)
+            )
         elif score >= _STRONG:
             findings.append(
                 Finding(
@@ -194,11 +211,20 @@ def _leakage(
                     f"leakage suspect: {a!r} + {b!r} equals the target {target!r} in every row; "
                     f"keep it with columns: {{{name}: {{role: feature}}}}"
                 )
-                findings.append(Finding(column=name, kind="leakage", severity="error", message=infos[name].reason or ""))
+                findings.append(
+                    Finding(
+                        column=name,
+                        kind="leakage",
+                        severity="error",
+                        message=infos[name].reason or "",
+                    )
+                )
     return findings
 
 
-def _outliers(info: ColumnInfo, fit: Fitted, keep: np.ndarray, spec: CleaningSpec, entries: list[LedgerEntry]) -> None:
+def _outliers(
+    info: ColumnInfo, fit: Fitted, keep: np.ndarray, spec: CleaningSpec, entries: list[LedgerEntry]
+) -> None:
     if info.kind != "numeric" or fit.rules is None:
         return
     values = fit.values.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -214,7 +240,9 @@ def _outliers(info: ColumnInfo, fit: Fitted, keep: np.ndarray, spec: CleaningSpe
     method = f"{spec.outlier_method} fences [{low:.4g}, {high:.4g}]"
     if spec.outliers == "clip":
         fit.rules = fit.rules.model_copy(update={"lower": low, "upper": high})
-        fit.values = pd.Series(apply_rules(values, fit.rules), index=fit.values.index, name=fit.values.name)
+        fit.values = pd.Series(
+            apply_rules(values, fit.rules), index=fit.values.index, name=fit.values.name
+        )
         info.rules = fit.rules
         info.minimum, info.maximum = max(low, info.minimum or low), min(high, info.maximum or high)
         action, detail = "clip_outliers", f"{count} value(s) outside {method} clipped to the fences"
@@ -223,10 +251,14 @@ def _outliers(info: ColumnInfo, fit: Fitted, keep: np.ndarray, spec: CleaningSpe
         action, detail = "flag_outliers", f"{count} row(s) outside {method}; removed (policy drop)"
     else:
         action, detail = "flag_outliers", f"{count} value(s) outside {method}; kept (policy flag)"
-    entries.append(LedgerEntry(column=info.name, step="outliers", action=action, rows=count, detail=detail))
+    entries.append(
+        LedgerEntry(column=info.name, step="outliers", action=action, rows=count, detail=detail)
+    )
 
 
-def _impute(info: ColumnInfo, fit: Fitted, keep: np.ndarray, spec: CleaningSpec, entries: list[LedgerEntry]) -> None:
+def _impute(
+    info: ColumnInfo, fit: Fitted, keep: np.ndarray, spec: CleaningSpec, entries: list[LedgerEntry]
+) -> None:
     if fit.rules is None or not info.missing:
         return
     values = fit.values[keep]
@@ -235,23 +267,36 @@ def _impute(info: ColumnInfo, fit: Fitted, keep: np.ndarray, spec: CleaningSpec,
         if spec.impute_numeric == "model":
             return
         floats = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        fill = {"median": np.nanmedian(floats), "mean": np.nanmean(floats), "constant": spec.fill_number}[
-            spec.impute_numeric
-        ]
+        fill = {
+            "median": np.nanmedian(floats),
+            "mean": np.nanmean(floats),
+            "constant": spec.fill_number,
+        }[spec.impute_numeric]
         update, how = {"fill_number": float(fill)}, f"{spec.impute_numeric} {float(fill):.6g}"
     else:
         if spec.impute_categorical == "model":
             return
-        fill_text = spec.fill_category if spec.impute_categorical == "constant" else str(values.mode().iloc[0])
+        fill_text = (
+            spec.fill_category
+            if spec.impute_categorical == "constant"
+            else str(values.mode().iloc[0])
+        )
         update, how = {"fill_category": fill_text}, f"{spec.impute_categorical} {fill_text!r}"
         if info.categories is not None and fill_text not in info.categories:
             info.categories = sorted([*info.categories, fill_text])
     fit.rules = fit.rules.model_copy(update=update)
     info.rules = fit.rules
-    fit.values = pd.Series(apply_rules(fit.values.to_numpy(), fit.rules), index=fit.values.index, name=fit.values.name)
+    fit.values = pd.Series(
+        apply_rules(fit.values.to_numpy(), fit.rules), index=fit.values.index, name=fit.values.name
+    )
     entries.append(
-        LedgerEntry(column=info.name, step="impute", action="impute", rows=info.missing,
-                    detail=f"{info.missing} missing value(s) filled with the {how}")
+        LedgerEntry(
+            column=info.name,
+            step="impute",
+            action="impute",
+            rows=info.missing,
+            detail=f"{info.missing} missing value(s) filled with the {how}",
+        )
     )
 
 
@@ -272,7 +317,9 @@ def _distinct(values: pd.Series) -> int:
     if finite.min() == finite.max():
         return 1
     if finite.size != floats.size or not np.all(np.mod(finite[:1000], 1) == 0):
-        finite = finite[_spread(finite.size, _COUNT_SAMPLE)] if finite.size > _COUNT_SAMPLE else finite
+        finite = (
+            finite[_spread(finite.size, _COUNT_SAMPLE)] if finite.size > _COUNT_SAMPLE else finite
+        )
     return int(np.unique(finite).size)
 
 

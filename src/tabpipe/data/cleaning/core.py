@@ -67,7 +67,9 @@ def clean(
         prepared, classes = prepare_target(kept_y, resolved, target)
         fitted[target].values = prepared.reindex(raw.index)
         target_dtype = prepared.dtype
-        summary, findings = checks.target_checks(prepared, resolved, spec, int(missing_target.sum()))
+        summary, findings = checks.target_checks(
+            prepared, resolved, spec, int(missing_target.sum())
+        )
     keep = (removed == "").to_numpy()
     for name in raw.columns:  # rules are fitted on the rows that are learned from
         if name != target:
@@ -75,9 +77,7 @@ def clean(
             fit.values = fit.values.reindex(raw.index)
             fitted[name] = fit
             entries += fit.entries
-    infos, more = decide_columns(
-        raw, fitted, keep, target, resolved, spec, decls, entries
-    )
+    infos, more = decide_columns(raw, fitted, keep, target, resolved, spec, decls, entries)
     findings += more
     cleaned = pd.DataFrame({name: _storable(fitted[name].values) for name in raw.columns})
     features = [c.name for c in infos if c.role == "feature"]
@@ -139,7 +139,9 @@ def _check_input(
     return raw
 
 
-def _fit(column: pd.Series, is_target: bool, spec: CleaningSpec, decl: ColumnDeclaration | None) -> Fitted:
+def _fit(
+    column: pd.Series, is_target: bool, spec: CleaningSpec, decl: ColumnDeclaration | None
+) -> Fitted:
     if not is_target:
         return fit_column(column, spec, decl)
     fitted = fit_column(column, spec, decl)
@@ -210,8 +212,14 @@ def _duplicates(
             )
         conflicting = int(clash.sum())
         if conflicting and spec.conflicting_duplicates == "drop":
-            _remove(removed, clash, "same features as another row, different target", entries,
-                    target, "duplicates")
+            _remove(
+                removed,
+                clash,
+                "same features as another row, different target",
+                entries,
+                target,
+                "duplicates",
+            )
         elif conflicting:
             entries.append(
                 LedgerEntry(
@@ -263,7 +271,9 @@ def build_contract(
     for info in report.columns:
         col = ColumnContract(
             name=info.name,
-            logical_type=fitted[info.name].logical_type if info.kind != "identifier" else "identifier",
+            logical_type=fitted[info.name].logical_type
+            if info.kind != "identifier"
+            else "identifier",
             role=info.role,
             required=info.role != "excluded",
             nullable=info.missing > 0,

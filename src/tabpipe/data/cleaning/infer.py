@@ -20,7 +20,6 @@ from tabpipe.data.rules import (
     DEFAULT_MISSING_MARKERS,
     ColumnRules,
     apply_rules,
-    apply_to_codes,
     category_string,
     clean_value,
     parse_number,
@@ -63,9 +62,7 @@ def markers_for(spec: CleaningSpec, decl: ColumnDeclaration | None) -> list[str]
     return sorted({*DEFAULT_MISSING_MARKERS, *(m.strip().casefold() for m in extra)})
 
 
-def fit_column(
-    column: pd.Series, spec: CleaningSpec, decl: ColumnDeclaration | None
-) -> Fitted:
+def fit_column(column: pd.Series, spec: CleaningSpec, decl: ColumnDeclaration | None) -> Fitted:
     """Infer what a raw column is and clean it; every change is a ledger entry."""
     name = str(column.name)
     markers = markers_for(spec, decl)
@@ -92,13 +89,12 @@ def fit_numbers(
     parsed: np.ndarray | None = None,
 ) -> Fitted:
     """A numeric column (native or parsed from text), with sentinel numbers read as missing."""
-    rules = ColumnRules(kind="numeric", missing_markers=markers, remove_chars=remove_chars, unit=unit)
-    if parsed is not None:
-        raw = parsed
-    else:
-        raw = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    rules = ColumnRules(
+        kind="numeric", missing_markers=markers, remove_chars=remove_chars, unit=unit
+    )
+    raw = parsed if parsed is not None else column.to_numpy(dtype=np.float64, na_value=np.nan)
     declared = [float(v) for v in (decl.missing_values if decl else []) if _is_number(v)]
-    sentinels = [s for s in spec.sentinels if _is_sentinel(raw, s)] + declared
+    sentinels = _sentinels(raw, spec.sentinels) + declared
     if sentinels:
         hits = int(np.isin(raw, sentinels).sum())
         if hits:
@@ -134,9 +130,9 @@ def _fit_text(
     spec: CleaningSpec,
     decl: ColumnDeclaration | None,
 ) -> Fitted:
-    codes, found = pd.factorize(column, use_na_sentinel=True)
-    codes = np.asarray(codes)
-    uniques = list(found)
+    raw_codes, distinct = pd.factorize(column, use_na_sentinel=True)
+    codes = np.asarray(raw_codes)
+    uniques = list(distinct)
     counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
     texts = pd.Series([category_string(u) for u in uniques], dtype=object)
     stripped = texts.str.strip()
@@ -165,18 +161,22 @@ def _fit_text(
         rules = ColumnRules(kind="categorical", missing_markers=markers)
         return Fitted("categorical", _take(factors, rules, column), rules, entries=entries)
     if want in (None, "numeric", "integer"):
-        numeric = _try_numbers(column, factors, cand, weights, name, markers, spec, decl, entries, want)
+        numeric = _try_numbers(
+            column, factors, cand, weights, name, markers, spec, decl, entries, want
+        )
         if numeric is not None:
             return numeric
     if want in (None, "boolean") and spec.fix_formats:
         words = set(folded[present])
-        if words <= set(BOOLEAN_WORDS) and (want or len(words) >= 2 and not words <= {"t", "f"}):
+        if words <= set(BOOLEAN_WORDS) and (want or (len(words) >= 2 and not words <= {"t", "f"})):
             return _fit_boolean(column, factors, name, markers, counts, texts, present, entries)
     if want in (None, "datetime") and spec.fix_formats:
         dates = _try_dates(column, name, stripped, codes, present, entries, forced=want is not None)
         if dates is not None:
             return dates
-    return _fit_categories(column, factors, name, markers, spec, counts, texts, stripped, present, entries)
+    return _fit_categories(
+        column, factors, name, markers, spec, counts, texts, stripped, present, entries
+    )
 
 
 def _try_numbers(
@@ -210,7 +210,14 @@ def _try_numbers(
     changed = int(weights.sum())
     parsed = _to_float(factors, rules, name, entries)
     fitted = fit_numbers(
-        column, name, markers, spec, decl, entries=entries, remove_chars=remove, unit=unit,
+        column,
+        name,
+        markers,
+        spec,
+        decl,
+        entries=entries,
+        remove_chars=remove,
+        unit=unit,
         parsed=parsed,
     )
     how = ", ".join(fitted.formats) or "plain numbers"
@@ -313,9 +320,9 @@ def _fit_categories(
     present: np.ndarray,
     entries: list[LedgerEntry],
 ) -> Fitted:
-    frame = pd.DataFrame(
-        {"stripped": stripped[present], "count": counts[present]}
-    ).assign(folded=lambda f: f["stripped"].str.casefold())
+    frame = pd.DataFrame({"stripped": stripped[present], "count": counts[present]}).assign(
+        folded=lambda f: f["stripped"].str.casefold()
+    )
     case_map: dict[str, str] = {}
     if spec.fix_formats:
         best = frame.groupby(["folded", "stripped"], sort=False)["count"].sum().reset_index()
@@ -339,7 +346,12 @@ def _fit_categories(
         canon = frame["folded"].map(case_map)
         varied = (frame["stripped"] != canon).to_numpy()
         if varied.any():
-            pairs = sorted({f"{a!r}->{b!r}" for a, b in zip(frame["stripped"][varied], canon[varied], strict=True)})
+            pairs = sorted(
+                {
+                    f"{a!r}->{b!r}"
+                    for a, b in zip(frame["stripped"][varied], canon[varied], strict=True)
+                }
+            )
             entries.append(
                 LedgerEntry(
                     column=name,
@@ -388,20 +400,25 @@ def _take(factors: tuple[np.ndarray, list[Any]], rules: ColumnRules, like: pd.Se
     categories = sorted({v for v in cleaned if v is not None})
     position = {v: i for i, v in enumerate(categories)}
     remap = np.array([-1 if v is None else position[v] for v in cleaned], dtype=np.int64)
-    values = pd.Categorical.from_codes(remap[codes], categories=categories)
+    values = pd.Categorical.from_codes(remap[codes], categories=pd.Index(categories))
     return pd.Series(values, index=like.index, name=like.name)
 
 
-def _is_sentinel(raw: np.ndarray, sentinel: float) -> bool:
-    hit = raw == sentinel
-    if not hit.any():
-        return False
-    others = raw[~hit & ~np.isnan(raw)]
+def _sentinels(raw: np.ndarray, candidates: list[float]) -> list[float]:
+    """Candidates present in the column and far outside all its other values.
+
+    Judged against the values that are no candidate at all, so that cleaning the
+    column again finds nothing new (-999 and -9999 together are both sentinels).
+    """
+    present = [s for s in candidates if (raw == s).any()]
+    if not present:
+        return []
+    others = raw[~np.isin(raw, present) & ~np.isnan(raw)]
     if others.size == 0:
-        return False
+        return []
     low, high = float(others.min()), float(others.max())
     span = max(high - low, 1.0)
-    return sentinel < low - span or sentinel > high + span or (sentinel < 0 <= low)
+    return [s for s in present if s < low - span or s > high + span or s < 0 <= low]
 
 
 def _describe_chars(chars: str) -> str:
