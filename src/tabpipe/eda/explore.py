@@ -17,6 +17,7 @@ from tabpipe.eda.profile import Profile, profile
 from tabpipe.eda.report import render_html
 from tabpipe.errors import StoreError
 
+_SPLIT_ROWS = 500_000
 FILES = ("report.html", "profile.json", "contract.json", "cleaning.json", "removed_rows.csv")
 
 
@@ -47,8 +48,9 @@ def explore(
     test: pd.DataFrame | None
     if compare is not None:
         train, test = cleaned, _same_rules(compare, report)
-    elif len(cleaned) >= 10:
-        train, test = train_test_split(cleaned, test_size=0.2, random_state=seed)
+    elif len(cleaned) >= 10:  # a seeded 80/20 split of (at most 500,000) rows
+        rows = cleaned if len(cleaned) <= _SPLIT_ROWS else cleaned.sample(_SPLIT_ROWS, random_state=seed)
+        train, test = train_test_split(rows, test_size=0.2, random_state=seed)
     else:
         train = test = None
     prof = profile(cleaned, report, train=train, test=test)

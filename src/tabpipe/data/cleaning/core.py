@@ -184,10 +184,7 @@ def _duplicates(
     removed: pd.Series,
     entries: list[LedgerEntry],
 ) -> tuple[int, int]:
-    hashes = {
-        name: pd.util.hash_pandas_object(cleaned[name], index=False).to_numpy()
-        for name in cleaned.columns
-    }
+    hashes = {name: _column_hash(cleaned[name]) for name in cleaned.columns}
     exact = np.zeros(len(cleaned), dtype=bool)
     exact[keep] = pd.Series(_row_hash(hashes, list(cleaned.columns))[keep]).duplicated().to_numpy()
     count = int(exact.sum())
@@ -232,6 +229,32 @@ def _duplicates(
                 )
             )
     return count, conflicting
+
+
+def _column_hash(column: pd.Series) -> np.ndarray:
+    """64-bit value hashes of one column; numbers and category codes without a hash table."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        keys = column.cat.codes.to_numpy().astype(np.int64).view(np.uint64)
+    elif pd.api.types.is_float_dtype(column):
+        floats = column.to_numpy(dtype=np.float64) + 0.0  # -0.0 == 0.0
+        floats[np.isnan(floats)] = np.nan  # one NaN bit pattern
+        keys = floats.view(np.uint64)
+    elif pd.api.types.is_integer_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
+        keys = column.to_numpy().view(np.int64).astype(np.int64).view(np.uint64)
+    else:
+        return np.asarray(pd.util.hash_pandas_object(column, index=False).to_numpy())
+    return _mix(keys.copy())
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser, vectorised (uint64 arithmetic wraps around)."""
+    with np.errstate(over="ignore"):
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return x
 
 
 def _row_hash(hashes: Mapping[str, np.ndarray], names: list[str]) -> np.ndarray:
