@@ -128,8 +128,9 @@ def target_views(sample: pd.DataFrame, report: CleaningReport) -> list[TargetVie
 
 def _box_view(x: pd.Series, y: pd.Series) -> TargetView:
     series = {}
-    for cls in sorted(y.astype(str).unique())[:_MAX_LEVELS]:
-        values = x[(y.astype(str) == cls).to_numpy()].dropna().to_numpy(dtype=np.float64)
+    labels = y.astype(str).to_numpy()
+    for cls in sorted(set(labels))[:_MAX_LEVELS]:
+        values = x[labels == cls].dropna().to_numpy(dtype=np.float64)
         if values.size:
             series[cls] = [float(v) for v in np.quantile(values, [0, 0.25, 0.5, 0.75, 1])]
     return TargetView(feature=str(x.name), kind="box", labels=list(series), series=series)

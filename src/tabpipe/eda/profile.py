@@ -172,7 +172,8 @@ def _text_stats(col: pd.Series) -> dict[str, object]:
             "min": str(present.min()) if len(present) else None,
             "max": str(present.max()) if len(present) else None,
         }
-    counts = col.astype(object).value_counts(dropna=True)
+    counts = col.value_counts(dropna=True)
+    counts = counts[counts > 0]
     top = counts.head(_TOP)
     return {
         "distinct": len(counts),

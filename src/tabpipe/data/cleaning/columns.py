@@ -96,7 +96,7 @@ def _describe(
     if fit.logical_type == "datetime":
         return _excluded(base, "datetime", "datetime column: not used as a feature yet")
     if numeric:
-        if _looks_like_id(values, name):
+        if unique == len(values) and _looks_like_id(values, name):
             return _excluded(
                 base, "identifier", "unique integer per row: an identifier, not a feature"
             )
@@ -320,7 +320,7 @@ def _distinct(values: pd.Series) -> int:
         finite = (
             finite[_spread(finite.size, _COUNT_SAMPLE)] if finite.size > _COUNT_SAMPLE else finite
         )
-    return int(np.unique(finite).size)
+    return len(pd.unique(finite))
 
 
 def _spread(n: int, size: int) -> np.ndarray:
@@ -333,7 +333,7 @@ def _excluded(base: dict[str, object], kind: ColumnKind, reason: str) -> ColumnI
 
 
 def _looks_like_id(values: pd.Series, name: str) -> bool:
-    if values.isna().any() or values.nunique() != len(values) or len(values) < 50:
+    if values.isna().any() or len(values) < 50:
         return False
     floats = values.to_numpy(dtype=np.float64)
     if not np.all(np.mod(floats, 1) == 0):

@@ -243,7 +243,7 @@ def _column_hash(column: pd.Series) -> np.ndarray:
         keys = column.to_numpy().view(np.int64).astype(np.int64).view(np.uint64)
     else:
         return np.asarray(pd.util.hash_pandas_object(column, index=False).to_numpy())
-    return _mix(keys.copy())
+    return keys
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -260,9 +260,10 @@ def _mix(x: np.ndarray) -> np.ndarray:
 def _row_hash(hashes: Mapping[str, np.ndarray], names: list[str]) -> np.ndarray:
     """One 64-bit hash per row over the named columns (equal rows, equal hashes)."""
     out = np.zeros(len(next(iter(hashes.values()))), dtype=np.uint64)
-    for name in names:
-        out = (out * np.uint64(1_000_003)) ^ hashes[name]
-    return out
+    with np.errstate(over="ignore"):
+        for name in names:
+            out = (out * np.uint64(0x100000001B3)) ^ hashes[name]
+    return _mix(out)
 
 
 def _drop_outliers(

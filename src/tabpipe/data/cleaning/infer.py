@@ -112,7 +112,9 @@ def fit_numbers(
         rules = rules.model_copy(update={"sentinels": sentinels})
         raw = apply_rules(raw, rules)
     finite = raw[~np.isnan(raw)]
-    integer = bool(finite.size) and bool(np.all(np.mod(finite, 1) == 0))
+    integer = bool(finite.size) and (
+        pd.api.types.is_integer_dtype(column) or _whole(finite[:1000]) and _whole(finite)
+    )
     formats = [f for f in (_describe_chars(remove_chars), unit and f"unit {unit!r}") if f]
     return Fitted(
         "integer" if integer else "numeric",
@@ -404,13 +406,20 @@ def _take(factors: tuple[np.ndarray, list[Any]], rules: ColumnRules, like: pd.Se
     return pd.Series(values, index=like.index, name=like.name)
 
 
+def _whole(values: np.ndarray) -> bool:
+    return bool(np.all(np.floor(values) == values))
+
+
 def _sentinels(raw: np.ndarray, candidates: list[float]) -> list[float]:
     """Candidates present in the column and far outside all its other values.
 
     Judged against the values that are no candidate at all, so that cleaning the
     column again finds nothing new (-999 and -9999 together are both sentinels).
     """
-    present = [s for s in candidates if (raw == s).any()]
+    if raw.size == 0 or np.isnan(raw).all():
+        return []
+    low, high = float(np.nanmin(raw)), float(np.nanmax(raw))
+    present = [s for s in candidates if low <= s <= high and (raw == s).any()]
     if not present:
         return []
     others = raw[~np.isin(raw, present) & ~np.isnan(raw)]
