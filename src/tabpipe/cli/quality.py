@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tabpipe.cli._common import err, errors, out
+from tabpipe.cli._common import DbOpt, WorkspaceOpt, err, errors, open_workspace, out
 
 app = typer.Typer()
 
@@ -17,8 +17,11 @@ def eda(
     source: Annotated[str, typer.Argument(help="A CSV or Parquet file.")],
     target: Annotated[str | None, typer.Option(help="Target column (adds target views).")] = None,
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Folder for report.html, profile.json, ...")
-    ] = Path("tabpipe-eda"),
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Folder for the files (default: <workspace>/eda/<file stem>)."
+        ),
+    ] = None,
     compare: Annotated[
         str | None, typer.Option(help="A second file (e.g. the test set) to compare against.")
     ] = None,
@@ -26,9 +29,10 @@ def eda(
         Path | None, typer.Option(help="A pipeline spec whose cleaning: and columns: apply.")
     ] = None,
     task: Annotated[str, typer.Option(help="binary, multiclass, regression or auto.")] = "auto",
+    workspace: WorkspaceOpt = None,
 ) -> None:
-    """Clean and profile a table; write an HTML report, profile.json, contract.json and the
-    removed rows."""
+    """Clean and profile a table; write an HTML report, profile.json, contract.json,
+    cleaning.json (the ledger) and removed_rows.csv."""
     from tabpipe.config import CleaningSpec, SourceSpec, TaskOrAuto, load_spec
     from tabpipe.data.ingest import read_source
     from tabpipe.eda.explore import explore, write_exploration
@@ -54,7 +58,9 @@ def eda(
             compare=other,
             title=f"{Path(source).name}: data report",
         )
-        paths = write_exploration(result, output)
+        root = workspace or Path("tabpipe-workspace")
+        folder = output or root / "eda" / SourceSpec(path=source).stem
+        paths = write_exploration(result, folder)
         report = result.report
         err.print(
             f"{report.rows_in:,} rows, {len(report.columns):,} columns: "
@@ -67,13 +73,21 @@ def eda(
 @app.command()
 def validate(
     data: Annotated[str, typer.Argument(help="A CSV or Parquet file to check.")],
-    contract: Annotated[Path, typer.Option(help="A contract.json (from a run, bundle or eda).")],
+    contract: Annotated[
+        Path | None, typer.Option(help="A contract.json (from a bundle or tabpipe eda).")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Check against this registered model's contract instead.")
+    ] = None,
+    alias: Annotated[str, typer.Option(help="Alias or version of --model.")] = "champion",
     report: Annotated[
         Path | None, typer.Option(help="Also write the validation report as JSON here.")
     ] = None,
     no_target: Annotated[
         bool, typer.Option("--no-target", help="The data has no target column (requests).")
     ] = False,
+    workspace: WorkspaceOpt = None,
+    db_url: DbOpt = None,
 ) -> None:
     """Check a table against a data contract; exit 1 when any error-level violation is found."""
     from tabpipe.config import SourceSpec
@@ -81,7 +95,18 @@ def validate(
     from tabpipe.data.ingest import read_source
     from tabpipe.data.validation import validate_frame
 
+    from tabpipe.errors import ConfigError
+
     with errors():
+        if (contract is None) == (model is None):
+            raise ConfigError("give exactly one of --contract FILE or --model NAME")
+        if model is not None:
+            from tabpipe.registry import Registry
+
+            with open_workspace(workspace, db_url) as ws:
+                bundle = Registry(ws).resolve(model, alias).path
+            contract = bundle / "contract.json"
+        assert contract is not None
         result = validate_frame(
             read_source(SourceSpec(path=data)), load_contract(contract), with_target=not no_target
         )

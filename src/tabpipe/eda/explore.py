@@ -49,7 +49,11 @@ def explore(
     if compare is not None:
         train, test = cleaned, _same_rules(compare, report)
     elif len(cleaned) >= 10:  # a seeded 80/20 split of (at most 500,000) rows
-        rows = cleaned if len(cleaned) <= _SPLIT_ROWS else cleaned.sample(_SPLIT_ROWS, random_state=seed)
+        rows = (
+            cleaned
+            if len(cleaned) <= _SPLIT_ROWS
+            else cleaned.sample(_SPLIT_ROWS, random_state=seed)
+        )
         train, test = train_test_split(rows, test_size=0.2, random_state=seed)
     else:
         train = test = None
