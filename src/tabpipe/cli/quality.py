@@ -94,7 +94,6 @@ def validate(
     from tabpipe.data.contract import load_contract
     from tabpipe.data.ingest import read_source
     from tabpipe.data.validation import validate_frame
-
     from tabpipe.errors import ConfigError
 
     with errors():

@@ -113,7 +113,7 @@ def fit_numbers(
         raw = apply_rules(raw, rules)
     finite = raw[~np.isnan(raw)]
     integer = bool(finite.size) and (
-        pd.api.types.is_integer_dtype(column) or _whole(finite[:1000]) and _whole(finite)
+        pd.api.types.is_integer_dtype(column) or (_whole(finite[:1000]) and _whole(finite))
     )
     formats = [f for f in (_describe_chars(remove_chars), unit and f"unit {unit!r}") if f]
     return Fitted(
