@@ -29,6 +29,15 @@ _AXIS = {
 }
 _CONFIG = {"displayModeBar": False, "responsive": True}
 
+_DIVERGING = [
+    [0, "#2166ac"],
+    [0.25, "#92c5de"],
+    [0.5, "#f7f7f7"],
+    [0.75, "#f4a582"],
+    [1, "#b2182b"],
+]
+_SEQUENTIAL = [[0, "#f5f3ff"], [0.5, "#a78bfa"], [1, "#4c1d95"]]
+
 Trace = dict[str, Any]
 
 
@@ -51,7 +60,9 @@ def fragment(data: list[Trace], layout: dict[str, Any] | None = None, height: in
     payload = payload.replace("</", "<\\/")
     return (
         f'<div id="{div}" style="height:{height}px"></div>'
-        f'<script>Plotly.newPlot("{div}", {payload});</script>'
+        # drawn once the page is laid out, so each chart takes the width of its own grid cell
+        f'<script>document.addEventListener("DOMContentLoaded", () => '
+        f'Plotly.newPlot("{div}", {payload}));</script>'
     )
 
 
@@ -92,8 +103,7 @@ def heatmap(matrix: Matrix, title: str, zmin: float) -> str:
         "y": matrix.columns,
         "zmin": zmin,
         "zmax": 1,
-        "colorscale": "RdBu" if zmin < 0 else "Purples",
-        "reversescale": zmin < 0,
+        "colorscale": _DIVERGING if zmin < 0 else _SEQUENTIAL,
         "hovertemplate": "%{y} × %{x}: %{z:.2f}<extra></extra>",
     }
     layout = {
@@ -112,8 +122,9 @@ def missing_bars(names: list[str], shares: list[float]) -> str:
         "marker": {"color": "#ef4444"},
         "hovertemplate": "%{x}: %{y:.1%}<extra></extra>",
     }
+    top = max(shares, default=1.0)
     layout = {
-        "yaxis": {"tickformat": ".0%", "range": [0, 1]},
+        "yaxis": {"tickformat": ".1%" if top < 0.1 else ".0%", "range": [0, min(1.0, top * 1.15)]},
         "xaxis": {"tickangle": -45, "type": "category"},
     }
     return fragment([bar], layout, 300)

@@ -83,6 +83,11 @@ def leakage_score(x: pd.Series, y: pd.Series, task: Task) -> float | None:
     score = float(max(0.0, (purity - baseline) / (1 - baseline)))
     if codes.max() == 1 and pd.api.types.is_numeric_dtype(x):
         score = max(score, 2 * abs(auc(x.to_numpy(dtype=np.float64, na_value=np.nan), codes) - 0.5))
+    elif codes.max() == 1:  # a category scores by its rate of the second class
+        ok = (groups >= 0) & (codes >= 0)
+        rates = np.bincount(groups[ok], weights=codes[ok]) / np.maximum(np.bincount(groups[ok]), 1)
+        encoded = np.where(groups >= 0, rates[np.clip(groups, 0, None)], np.nan)
+        score = max(score, 2 * abs(auc(encoded[codes >= 0], codes[codes >= 0]) - 0.5))
     return score
 
 
