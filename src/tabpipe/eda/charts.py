@@ -124,7 +124,10 @@ def missing_bars(names: list[str], shares: list[float]) -> str:
     }
     top = max(shares, default=1.0)
     layout = {
-        "yaxis": {"tickformat": ".1%" if top < 0.1 else ".0%", "range": [0, min(1.0, top * 1.15)]},
+        "yaxis": {
+            "tickformat": ".2%" if top < 0.01 else ".1%" if top < 0.1 else ".0%",
+            "range": [0, min(1.0, top * 1.15)],
+        },
         "xaxis": {"tickangle": -45, "type": "category"},
     }
     return fragment([bar], layout, 300)
