@@ -81,7 +81,7 @@ def apply_rules(values: Sequence[Any] | np.ndarray, rules: ColumnRules) -> np.nd
     A numeric value that still cannot be parsed is returned unchanged (as an
     object array), so the caller can report it by row.
     """
-    if rules.kind == "numeric" and isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
+    if rules.kind == "numeric" and isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
         return _numeric_array(values.astype(np.float64), rules)
     array = values if isinstance(values, np.ndarray) else _object_array(values)
     if len(array) > _FACTORISE_ABOVE:
@@ -128,7 +128,9 @@ def _number(value: Any, rules: ColumnRules) -> Any:
     number: float
     if value is None:
         number = math.nan
-    elif isinstance(value, (bool | np.bool_, int | float | np.integer | np.floating)):
+    elif isinstance(value, bool | np.bool_):
+        return value  # a boolean is not a number: left for the caller to refuse
+    elif isinstance(value, int | float | np.integer | np.floating):
         number = float(value)
     elif isinstance(value, str):
         parsed = parse_number(value, rules)
@@ -178,7 +180,9 @@ def _numeric_array(values: np.ndarray, rules: ColumnRules) -> np.ndarray:
     return out
 
 
-def _category(value: Any, rules: ColumnRules) -> str | None:
+def _category(value: Any, rules: ColumnRules) -> Any:
+    if value is not None and not isinstance(value, str | int | float | bool | np.generic):
+        return value  # a list or a mapping is no category: left for the caller to refuse
     text = category_string(value)
     if text is None:
         return rules.fill_category
