@@ -78,9 +78,11 @@ def render_html(
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<style>{_CSS}</style><script>{get_plotlyjs()}</script></head><body>"
+        f"<style>{_CSS}</style></head><body>"
         f"<header><h1>{html.escape(title)}</h1><p>{subtitle}</p></header><nav>{nav}</nav>"
-        f"<main>{body}</main></body></html>"
+        f"<main>{body}</main>"
+        # plotly.js last: the page shows while it parses; charts draw on DOMContentLoaded
+        f"<script>{get_plotlyjs()}</script></body></html>"
     )
 
 
