@@ -55,7 +55,7 @@ def test_report_is_self_contained(report_file: Path) -> None:
     assert "<script src" not in outside and "<link" not in outside
     assert 'src="http' not in outside and "cdn." not in outside.lower()
     assert "Plotly.newPlot" in page
-    assert "missing-value markers" in page  # the ledger is shown
+    assert "removed: missing target" in page  # the ledger is shown
 
 
 @pytest.mark.slow
