@@ -91,8 +91,8 @@ def test_a_second_run_is_served_from_the_cache(tmp_path: Path) -> None:
     second = train(tmp_path, DATA / "penguins.csv", "species", time_budget=5)
     assert second.cached_stages == [
         "clean",
-        "profile",
         "split",
+        "profile",
         "features",
         "train",
         "evaluate",
@@ -105,7 +105,8 @@ def test_a_second_run_is_served_from_the_cache(tmp_path: Path) -> None:
 def test_a_changed_spec_reruns_only_what_depends_on_it(tmp_path: Path) -> None:
     train(tmp_path, DATA / "penguins.csv", "species", time_budget=5)
     again = train(tmp_path, DATA / "penguins.csv", "species", time_budget=5, seed=1)
-    assert again.cached_stages == ["clean", "profile", "features"]
+    # the profile compares the train and test split, so a new seed re-profiles too
+    assert again.cached_stages == ["clean", "features"]
 
 
 def test_a_failed_stage_is_recorded(tmp_path: Path) -> None:

@@ -104,6 +104,64 @@ class SelectionSpec(_Spec):
     ensemble: bool = Field(True, description="Build a greedy weighted ensemble candidate.")
 
 
+LogicalType = Literal[
+    "numeric", "integer", "categorical", "boolean", "datetime", "text", "identifier"
+]
+LOGICAL_TYPES: tuple[str, ...] = get_args(LogicalType)
+
+
+class ColumnDeclaration(_Spec):
+    """What the user states about one column; it overrides what cleaning infers."""
+
+    type: LogicalType | None = Field(None, description="The column's logical type.")
+    role: Literal["feature", "exclude"] | None = Field(
+        None, description="Force the column into the features, or keep it out."
+    )
+    reason: str | None = Field(None, description="Why (shown in the ledger).")
+    required: bool = True
+    nullable: bool | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    categories: list[str] | None = Field(None, description="The allowed values.")
+    missing_values: list[str] = Field(
+        default_factory=list, description="More values that mean missing here."
+    )
+
+
+class CleaningSpec(_Spec):
+    """Each cleaning step and its policy; every decision lands in the cleaning ledger."""
+
+    missing_markers: list[str] = Field(
+        default_factory=list, description="Extra strings that mean missing (all columns)."
+    )
+    sentinels: list[float] = Field(
+        default_factory=lambda: [-999.0, -9999.0, -99999.0, 999999.0],
+        description="Numbers that mean missing when far outside a column's other values.",
+    )
+    drop_missing_share: float = Field(
+        0.95, gt=0, le=1, description="Drop a column when this share of it is missing."
+    )
+    impute_numeric: Literal["model", "median", "mean", "constant"] = "model"
+    impute_categorical: Literal["model", "mode", "constant"] = "model"
+    fill_number: float = 0.0
+    fill_category: str = "missing"
+    duplicates: Literal["report", "drop"] = "report"
+    conflicting_duplicates: Literal["report", "drop"] = "report"
+    outlier_method: Literal["iqr", "zscore"] = "iqr"
+    outlier_threshold: float | None = Field(
+        None, gt=0, description="IQR multiplier (default 3) or robust z-score (default 3.5)."
+    )
+    outliers: Literal["flag", "clip", "drop"] = "flag"
+    fix_formats: bool = Field(
+        True, description="Fold case/whitespace variants, parse numbers, units, dates, booleans."
+    )
+    near_constant_share: float = Field(0.995, gt=0.5, le=1)
+    leakage_threshold: float = Field(
+        0.98, gt=0.5, le=1, description="Exclude a feature that alone predicts this well."
+    )
+    rare_class_share: float = Field(0.01, ge=0, lt=0.5)
+
+
 class PipelineSpec(_Spec):
     """Everything a run needs to know. Loaded from YAML or built from CLI flags."""
 
@@ -123,6 +181,10 @@ class PipelineSpec(_Spec):
     )
     n_jobs: int = Field(2, ge=1, description="Threads per model fit.")
     selection: SelectionSpec = SelectionSpec()
+    cleaning: CleaningSpec = CleaningSpec()
+    columns: dict[str, ColumnDeclaration] = Field(
+        default_factory=dict, description="Per-column declarations (the data contract)."
+    )
 
     @field_validator("source", mode="before")
     @classmethod

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from tabpipe.config import PipelineSpec
 from tabpipe.data.cleaning import CleaningReport
-from tabpipe.eda.profile import Profile, render_html
+from tabpipe.eda.profile import Profile
+from tabpipe.eda.report import render_html
 from tabpipe.modeling.report import modeling_section
 from tabpipe.modeling.select import Leaderboard
 from tabpipe.modeling.train import TrainReport
@@ -17,6 +18,6 @@ def render_run_report(
     training: TrainReport,
     board: Leaderboard,
 ) -> str:
+    # the modeling section carries its own plotly.js: its charts draw as soon as they are parsed
     section = modeling_section(training, board)
-    page = render_html(prof, cleaning, f"{spec.model_name}: run report")
-    return page.replace("<h2>Cleaning</h2>", section + "<h2>Cleaning</h2>", 1)
+    return render_html(prof, cleaning, f"{spec.model_name}: run report", [("Leaderboard", section)])

@@ -10,7 +10,10 @@ from sklearn.model_selection import train_test_split
 from tabpipe.artifacts import ESTIMATORS, HTML, TABLE, Codec, json_codec
 from tabpipe.config import PipelineSpec
 from tabpipe.data.cleaning import CleaningReport, clean
-from tabpipe.eda.profile import Profile, profile, render_html
+from tabpipe.data.contract import DataContract
+from tabpipe.data.validation import raise_for_errors, validate_frame
+from tabpipe.eda.profile import Profile, profile
+from tabpipe.eda.report import render_html
 from tabpipe.errors import SchemaError
 from tabpipe.features.builder import plan_features
 from tabpipe.features.frame import FeaturePlan
@@ -25,13 +28,20 @@ BUNDLE: Codec[Any] = Codec("bundle", bundle.write, bundle.read_manifest)
 
 
 def _clean(spec: PipelineSpec, snapshot: pd.DataFrame) -> tuple[Any, ...]:
-    return clean(snapshot, spec.target, spec.task)
+    cleaned, removed, report = clean(snapshot, spec.target, spec.task, spec.cleaning, spec.columns)
+    if report.contract is not None and spec.columns:
+        raise_for_errors(validate_frame(snapshot, report.contract.declared_only()))
+    return cleaned, removed, report, report.contract
 
 
 def _profile(
-    spec: PipelineSpec, cleaned: pd.DataFrame, cleaning: CleaningReport
+    spec: PipelineSpec,
+    cleaned: pd.DataFrame,
+    cleaning: CleaningReport,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
 ) -> tuple[Any, ...]:
-    prof = profile(cleaned)
+    prof = profile(cleaned, cleaning, train=train, test=test)
     return prof, render_html(prof, cleaning, f"{spec.model_name}: data profile")
 
 
@@ -120,15 +130,19 @@ TRAINING_STAGES: list[Stage] = [
         "clean",
         _clean,
         ("snapshot",),
-        (("cleaned", TABLE), ("set_aside", TABLE), ("cleaning", json_codec(CleaningReport))),
-        params=lambda s: {"target": s.target, "task": s.task},
-    ),
-    Stage(
-        "profile",
-        _profile,
-        ("cleaned", "cleaning"),
-        (("profile", json_codec(Profile)), ("profile_html", HTML)),
-        params=lambda s: {"name": s.model_name},
+        (
+            ("cleaned", TABLE),
+            ("set_aside", TABLE),
+            ("cleaning", json_codec(CleaningReport)),
+            ("contract", json_codec(DataContract)),
+        ),
+        params=lambda s: {
+            "target": s.target,
+            "task": s.task,
+            "cleaning": s.cleaning.model_dump(mode="json"),
+            "columns": {k: v.model_dump(mode="json") for k, v in s.columns.items()},
+        },
+        version=2,
     ),
     Stage(
         "split",
@@ -136,6 +150,14 @@ TRAINING_STAGES: list[Stage] = [
         ("cleaned", "cleaning"),
         (("train", TABLE), ("test", TABLE)),
         params=lambda s: {"split": s.split.model_dump(), "seed": s.seed},
+    ),
+    Stage(
+        "profile",
+        _profile,
+        ("cleaned", "cleaning", "train", "test"),
+        (("profile", json_codec(Profile)), ("profile_html", HTML)),
+        params=lambda s: {"name": s.model_name},
+        version=2,
     ),
     Stage("features", _features, ("cleaning",), (("plan", json_codec(FeaturePlan)),), version=2),
     Stage(

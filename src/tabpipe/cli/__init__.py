@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from tabpipe.cli import commands, data, export, leaderboard, ui
+from tabpipe.cli import commands, data, export, leaderboard, quality, ui
 from tabpipe.cli._common import err
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app = typer.Typer(
     help="tabpipe: raw tabular data to a served, monitored model.",
 )
 app.registered_commands.extend(commands.app.registered_commands)
+app.registered_commands.extend(quality.app.registered_commands)
 app.add_typer(commands.models_app, name="models")
 app.registered_commands.extend(ui.app.registered_commands)
 app.registered_commands.extend(export.app.registered_commands)

@@ -1,120 +1,251 @@
-"""Summary statistics of a table (DuckDB ``SUMMARIZE``) and a small HTML page."""
+"""The data profile: per-column statistics (vectorised numpy), missing
+patterns, correlations, each feature against the target, and train versus test.
+
+Exact counts come from the whole table; the pairwise views (correlations, missing
+patterns, feature against target) use a seeded sample of at most ``SAMPLE`` rows.
+"""
 
 from __future__ import annotations
 
-import html
-import math
-
-import duckdb
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from tabpipe.data.cleaning import CleaningReport
+from tabpipe.data.cleaning import CleaningReport, Finding
+from tabpipe.eda import pairs
+
+SAMPLE = 50_000
+_BINS = 30
+_TOP = 10
+DISTINCT_SAMPLE = 200_000
+
+
+class Histogram(BaseModel):
+    edges: list[float]
+    counts: list[int]
+
+
+class TopValues(BaseModel):
+    values: list[str]
+    counts: list[int]
+    other: int
 
 
 class ColumnProfile(BaseModel):
     name: str
     dtype: str
+    logical_type: str = ""
+    role: str = ""
     count: int
     missing_share: float
     distinct: int
-    min: str | None
-    max: str | None
-    mean: float | None
-    std: float | None
-    q25: str | None
-    q50: str | None
-    q75: str | None
+    min: str | None = None
+    max: str | None = None
+    mean: float | None = None
+    std: float | None = None
+    q25: float | None = None
+    q50: float | None = None
+    q75: float | None = None
+    skew: float | None = None
+    histogram: Histogram | None = None
+    top: TopValues | None = None
 
 
 class Profile(BaseModel):
     rows: int
     columns: list[ColumnProfile]
+    memory_bytes: int = 0
+    missing_cells: int = 0
+    sample_rows: int = 0
+    pearson: pairs.Matrix | None = None
+    cramers_v: pairs.Matrix | None = None
+    missing_patterns: list[pairs.MissingPattern] = []
+    target_views: list[pairs.TargetView] = []
+    shifts: list[pairs.Shift] = []
+    findings: list[Finding] = []
 
 
-def profile(frame: pd.DataFrame) -> Profile:
-    """Per-column statistics computed by DuckDB in one vectorised pass."""
-    with duckdb.connect(":memory:") as con:
-        con.register("frame", frame)
-        stats = con.execute("SUMMARIZE frame").df()
-    columns = [
-        ColumnProfile(
-            name=str(row["column_name"]),
-            dtype=str(row["column_type"]),
-            count=int(row["count"]),
-            missing_share=float(row["null_percentage"]) / 100.0,
-            distinct=int(row["approx_unique"]),
-            min=_text(row["min"]),
-            max=_text(row["max"]),
-            mean=_number(row["avg"]),
-            std=_number(row["std"]),
-            q25=_text(row["q25"]),
-            q50=_text(row["q50"]),
-            q75=_text(row["q75"]),
-        )
-        for _, row in stats.iterrows()
+def profile(
+    frame: pd.DataFrame,
+    report: CleaningReport | None = None,
+    *,
+    train: pd.DataFrame | None = None,
+    test: pd.DataFrame | None = None,
+) -> Profile:
+    """Profile a cleaned table; with a cleaning report, add target and train/test views."""
+    info = {c.name: c for c in report.columns} if report else {}
+    numeric = [
+        str(n)
+        for n in frame.columns
+        if pd.api.types.is_numeric_dtype(frame[n]) and not pd.api.types.is_bool_dtype(frame[n])
     ]
-    return Profile(rows=len(frame), columns=columns)
-
-
-def render_html(prof: Profile, report: CleaningReport, title: str) -> str:
-    """A small self-contained page: overview, cleaning actions, per-column table."""
-    roles = {c.name: (c.kind, c.role, c.reason or "") for c in report.columns}
-    head = (
-        "<tr><th>column</th><th>kind</th><th>role</th><th>type</th><th>missing</th>"
-        "<th>distinct</th><th>min</th><th>median</th><th>max</th><th>mean</th><th>note</th></tr>"
-    )
-    rows = []
-    for col in prof.columns:
-        kind, role, reason = roles.get(col.name, ("", "", ""))
-        cells = [
-            col.name,
-            kind,
-            role,
-            col.dtype,
-            f"{col.missing_share:.1%}",
-            str(col.distinct),
-            col.min or "",
-            col.q50 or "",
-            col.max or "",
-            "" if col.mean is None else f"{col.mean:.4g}",
-            reason,
-        ]
-        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-    acts = (
-        "".join(
-            f"<li><b>{html.escape(a.column or 'all columns')}</b>: {html.escape(a.action)} "
-            f"({a.rows} rows) — {html.escape(a.detail)}</li>"
-            for a in report.actions
+    stats = _numeric_stats(frame, numeric)
+    columns = []
+    for name in map(str, frame.columns):
+        col = frame[name]
+        missing = int(col.isna().sum())
+        base = ColumnProfile(
+            name=name,
+            dtype=str(col.dtype),
+            logical_type=info[name].logical_type if name in info else "",
+            role=info[name].role if name in info else "",
+            count=len(col) - missing,
+            missing_share=missing / max(len(col), 1),
+            distinct=0,
         )
-        or "<li>no changes</li>"
+        if name in stats:
+            columns.append(base.model_copy(update=stats[name]))
+        else:
+            columns.append(base.model_copy(update=_text_stats(col)))
+    sample = frame.sample(SAMPLE, random_state=0) if len(frame) > SAMPLE else frame
+    features = [c.name for c in report.features()] if report else [str(c) for c in frame.columns]
+    prof = Profile(
+        rows=len(frame),
+        columns=columns,
+        memory_bytes=int(frame.memory_usage(deep=False).sum()),
+        missing_cells=int(frame.isna().sum().sum()),
+        sample_rows=len(sample),
+        pearson=pairs.pearson(sample, [n for n in features if n in numeric]),
+        cramers_v=pairs.cramers_v(sample, [n for n in features if n not in numeric]),
+        missing_patterns=pairs.missing_patterns(sample),
     )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}}
-table{{border-collapse:collapse;font-size:.9rem}}td,th{{border:1px solid #ddd;padding:.3rem .5rem}}
-th{{background:#f3f3f3}}</style></head><body>
-<h1>{html.escape(title)}</h1>
-<p>{report.rows_in} rows read, {report.rows_out} used, {report.rows_set_aside} set aside;
-task <b>{report.task}</b>, target <b>{html.escape(report.target)}</b>;
-{report.duplicate_rows} duplicate rows.</p>
-<h2>Cleaning</h2><ul>{acts}</ul>
-<h2>Columns</h2><table>{head}{"".join(rows)}</table>
-</body></html>"""
+    if report is not None and report.has_target and report.target in frame:
+        prof.target_views = pairs.target_views(sample, report)
+    if train is not None and test is not None and len(train) and len(test):
+        prof.shifts = pairs.shifts(train, test, [f for f in features if f in train and f in test])
+    prof.findings = [*(report.findings if report else []), *_findings(prof, report)]
+    return prof
 
 
-def _text(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def _numeric_stats(frame: pd.DataFrame, names: list[str]) -> dict[str, dict[str, object]]:
+    """Vectorised numpy statistics per numeric column (distinct counts from a sample
+    of at most ``DISTINCT_SAMPLE`` values on large tables)."""
+    out: dict[str, dict[str, object]] = {}
+    for name in names:
+        values = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            out[name] = {"distinct": 0}
+            continue
+        mean = float(finite.mean())
+        std = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
+        q25, q50, q75 = (float(q) for q in np.quantile(finite, [0.25, 0.5, 0.75]))
+        z = (finite - mean) / std if std > 0 else None
+        skew = float(np.mean(z * z * z)) if z is not None else 0.0
+        counted = finite[:DISTINCT_SAMPLE]
+        out[name] = {
+            "min": f"{finite.min():.6g}",
+            "max": f"{finite.max():.6g}",
+            "mean": mean,
+            "std": std,
+            "q25": q25,
+            "q50": q50,
+            "q75": q75,
+            "skew": skew,
+            "distinct": int(np.unique(counted).size),
+            "histogram": histogram(finite),
+        }
+    return out
+
+
+def histogram(values: np.ndarray, bins: int = _BINS) -> Histogram | None:
+    """Equal-width bins; one bar per value for a few small integers."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
         return None
-    return str(value)
+    low, high = float(finite.min()), float(finite.max())
+    if high - low < bins and low.is_integer() and high.is_integer():
+        offsets = finite - low
+        if np.all(np.mod(offsets[:10_000], 1) == 0) and np.all(np.mod(offsets, 1) == 0):
+            counts = np.bincount(offsets.astype(np.int64))
+            edges = np.arange(low - 0.5, high + 1.0)
+            return Histogram(edges=[float(e) for e in edges], counts=[int(c) for c in counts])
+    counts, edges = np.histogram(finite, bins=bins, range=(low, high if high > low else low + 1))
+    return Histogram(edges=[float(e) for e in edges], counts=[int(c) for c in counts])
 
 
-def _number(value: object) -> float | None:
+def _text_stats(col: pd.Series) -> dict[str, object]:
+    if pd.api.types.is_datetime64_any_dtype(col):
+        present = col.dropna()
+        return {
+            "distinct": int(present.nunique()),
+            "min": str(present.min()) if len(present) else None,
+            "max": str(present.max()) if len(present) else None,
+        }
+    counts = col.value_counts(dropna=True)
+    counts = counts[counts > 0]
+    top = counts.head(_TOP)
+    return {
+        "distinct": len(counts),
+        "top": TopValues(
+            values=[str(v)[:60] for v in top.index],
+            counts=[int(c) for c in top.to_numpy()],
+            other=int(counts.sum() - top.sum()),
+        )
+        if len(counts)
+        else None,
+    }
+
+
+def _findings(prof: Profile, report: CleaningReport | None) -> list[Finding]:
+    out = []
+    info = {c.name: c for c in report.columns} if report else {}
+    for col in prof.columns:
+        role = info[col.name].role if col.name in info else "feature"
+        if role != "feature":
+            continue
+        if col.top is not None and col.distinct > 50:
+            out.append(
+                Finding(
+                    column=col.name,
+                    kind="high_cardinality",
+                    severity="warning",
+                    message=f"{col.distinct} distinct values: high cardinality",
+                )
+            )
+        if col.skew is not None and abs(col.skew) > 2:
+            out.append(
+                Finding(
+                    column=col.name,
+                    kind="skew",
+                    severity="info",
+                    message=f"skewed distribution (skewness {col.skew:.1f})",
+                )
+            )
+        if col.missing_share > 0.3:
+            out.append(
+                Finding(
+                    column=col.name,
+                    kind="missing",
+                    severity="warning",
+                    message=f"{col.missing_share:.0%} of values missing",
+                )
+            )
+    for shift in prof.shifts:
+        if shift.psi > 0.2:
+            out.append(
+                Finding(
+                    column=shift.column,
+                    kind="train_test_shift",
+                    severity="warning",
+                    message=f"train and test differ (PSI {shift.psi:.2f})",
+                )
+            )
+    for item in info.values():
+        if item.role == "excluded":
+            out.append(
+                Finding(
+                    column=item.name,
+                    kind="excluded",
+                    severity="info",
+                    message=f"excluded: {item.reason}",
+                )
+            )
+    return out
+
+
+def _num(value: object) -> float | None:
     if value is None:
         return None
-    try:
-        number = float(str(value))
-    except ValueError:
-        return None
-    return None if math.isnan(number) else number
+    number = float(str(value))
+    return number if np.isfinite(number) else None

@@ -49,10 +49,17 @@ def signature_of(report: CleaningReport, plan: FeaturePlan) -> Signature:
             minimum=info[n].minimum,
             maximum=info[n].maximum,
             median=info[n].median,
+            rules=info[n].rules,
         )
         for n in plan.numeric
     ] + [
-        ColumnSpec(name=n, kind="categorical", nullable=True, categories=info[n].categories)
+        ColumnSpec(
+            name=n,
+            kind="categorical",
+            nullable=True,
+            categories=info[n].categories,
+            rules=info[n].rules,
+        )
         for n in plan.categorical
     ]
     return Signature(columns=columns)
@@ -115,6 +122,11 @@ def package(
         files={
             "model.onnx": onnx_bytes,
             "pipeline.skops": persist.dumps(pipeline),
+            **(
+                {"contract.json": report.contract.model_dump_json(indent=2).encode()}
+                if report.contract
+                else {}
+            ),
         },
     )
 

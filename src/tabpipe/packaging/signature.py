@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, PrivateAttr
 
+from tabpipe.data.rules import ColumnRules, apply_rules
 from tabpipe.errors import PayloadTooLargeError, RequestError
 
 MISSING_CATEGORY = ""
@@ -48,6 +49,7 @@ class ColumnSpec(BaseModel):
     minimum: float | None = None
     maximum: float | None = None
     median: float | None = None
+    rules: ColumnRules | None = None
     _known: frozenset[str] | None = PrivateAttr(default=None)
 
     @property
@@ -112,6 +114,8 @@ class Signature(BaseModel):
             values = data.get(col.name)
             if values is None:
                 values = [None] * rows
+            if col.rules is not None:
+                values = apply_rules(values, col.rules)
             if col.kind == "numeric":
                 checked.feeds[col.name] = self._numeric(col, values, checked).reshape(-1, 1)
             else:

@@ -1,0 +1,345 @@
+"""Column decisions: feature or excluded (and why), outliers, imputation, leakage."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from tabpipe.config import CleaningSpec, ColumnDeclaration, Task
+from tabpipe.data.cleaning import checks
+from tabpipe.data.cleaning.infer import Fitted
+from tabpipe.data.cleaning.report import ColumnInfo, ColumnKind, Finding, LedgerEntry
+from tabpipe.data.rules import apply_rules
+
+_ID_NAME = re.compile(r"(^|_)(id|key|uuid)$|id$", re.IGNORECASE)
+_MAX_CATEGORIES = 200
+_MAX_TEXT_LENGTH = 200
+_STRONG = 0.6
+_COUNT_SAMPLE = 200_000
+
+
+def decide_columns(
+    raw: pd.DataFrame,
+    fitted: dict[str, Fitted],
+    keep: np.ndarray,
+    target: str | None,
+    task: Task,
+    spec: CleaningSpec,
+    decls: Mapping[str, ColumnDeclaration],
+    entries: list[LedgerEntry],
+) -> tuple[list[ColumnInfo], list[Finding]]:
+    infos = {
+        name: _describe(name, fitted[name], raw[name], keep, name == target, spec)
+        for name in raw.columns
+    }
+    for name, decl in decls.items():
+        if name in infos and name != target:
+            infos[name] = _declared(infos[name], decl, fitted[name])
+    findings: list[Finding] = []
+    if target is not None:
+        findings += _leakage(infos, fitted, keep, target, task, spec, decls)
+    for info in infos.values():
+        if info.role == "excluded" and info.name in raw.columns:
+            entries.append(
+                LedgerEntry(
+                    column=info.name,
+                    step="columns",
+                    action="exclude_column",
+                    rows=0,
+                    detail=f"excluded from the features: {info.reason}",
+                )
+            )
+        elif info.role == "feature":
+            _outliers(info, fitted[info.name], keep, spec, entries)
+            _impute(info, fitted[info.name], keep, spec, entries)
+    return list(infos.values()), findings
+
+
+def _describe(
+    name: str, fit: Fitted, raw: pd.Series, keep: np.ndarray, is_target: bool, spec: CleaningSpec
+) -> ColumnInfo:
+    values = fit.values[keep]
+    missing = int(values.isna().sum())
+    numeric = fit.rules is not None and fit.rules.kind == "numeric"
+    counts = _counts(values, numeric)
+    unique = len(counts) if not numeric else _distinct(values)
+    base = {
+        "name": name,
+        "raw_dtype": str(raw.dtype),
+        "missing": missing,
+        "unique": unique,
+        "logical_type": fit.logical_type,
+        "formats": fit.formats,
+        "max_length": fit.max_length,
+        "rules": fit.rules,
+    }
+    if is_target:
+        kind: ColumnKind = "numeric" if pd.api.types.is_float_dtype(values) else "categorical"
+        return ColumnInfo(**base, kind=kind, role="target")
+    present = len(values) - missing
+    if unique == 0:
+        return _excluded(base, "empty", "every value is missing")
+    if missing / max(len(values), 1) > spec.drop_missing_share:
+        return _excluded(
+            base,
+            "numeric" if numeric else "categorical",
+            f"{missing / len(values):.0%} missing, above cleaning.drop_missing_share "
+            f"({spec.drop_missing_share:.0%})",
+        )
+    if unique == 1:
+        return _excluded(
+            base, "constant", f"a single value ({values.dropna().iloc[0]!r}) carries no signal"
+        )
+    if fit.logical_type == "datetime":
+        return _excluded(base, "datetime", "datetime column: not used as a feature yet")
+    if numeric:
+        if unique == len(values) and _looks_like_id(values, name):
+            return _excluded(
+                base, "identifier", "unique integer per row: an identifier, not a feature"
+            )
+        floats = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        info = ColumnInfo(
+            **base,
+            kind="numeric",
+            role="feature",
+            minimum=_finite(np.nanmin(floats)),
+            maximum=_finite(np.nanmax(floats)),
+            median=_finite(np.nanmedian(floats)),
+        )
+    else:
+        if unique == present and len(values) > 50:
+            return _excluded(
+                base, "identifier", "a different value in every row: an identifier, not a feature"
+            )
+        if (
+            unique > max(_MAX_CATEGORIES, len(values) // 2)
+            or (fit.max_length or 0) > _MAX_TEXT_LENGTH
+        ):
+            return _excluded(
+                base, "text", f"{unique} distinct strings: free text or high cardinality"
+            )
+        categories = sorted(str(v) for v in counts.index)
+        info = ColumnInfo(**base, kind="categorical", role="feature", categories=categories)
+    share = float(counts.iloc[0] / counts.sum()) if len(counts) else 0.0
+    if len(values) >= 100 and share >= spec.near_constant_share:
+        return info.model_copy(
+            update={
+                "role": "excluded",
+                "reason": f"near-constant: one value in {share:.1%} of rows "
+                f"(cleaning.near_constant_share {spec.near_constant_share})",
+            }
+        )
+    return info
+
+
+def _declared(info: ColumnInfo, decl: ColumnDeclaration, fit: Fitted) -> ColumnInfo:
+    if decl.role == "exclude":
+        return info.model_copy(
+            update={"role": "excluded", "reason": decl.reason or "excluded by the spec"}
+        )
+    if decl.role == "feature" and info.role != "feature":
+        if fit.rules is None:
+            return info.model_copy(
+                update={
+                    "reason": f"{info.reason}; the spec asks for it as a feature, but a "
+                    f"{fit.logical_type} column cannot be one yet"
+                }
+            )
+        kind: ColumnKind = "numeric" if fit.rules.kind == "numeric" else "categorical"
+        categories = None
+        if kind == "categorical":
+            categories = sorted(str(v) for v in fit.values.dropna().unique())
+        return info.model_copy(
+            update={"role": "feature", "kind": kind, "reason": None, "categories": categories}
+        )
+    return info
+
+
+def _leakage(
+    infos: dict[str, ColumnInfo],
+    fitted: dict[str, Fitted],
+    keep: np.ndarray,
+    target: str,
+    task: Task,
+    spec: CleaningSpec,
+    decls: Mapping[str, ColumnDeclaration],
+) -> list[Finding]:
+    findings = []
+    rows = np.flatnonzero(keep)
+    sample = checks.leak_sample(len(rows))
+    if sample is not None:
+        rows = rows[sample]
+    y = fitted[target].values.iloc[rows]
+    forced = {n for n, d in decls.items() if d.role == "feature"}
+    for info in [i for i in infos.values() if i.role == "feature"]:
+        score = checks.leakage_score(fitted[info.name].values.iloc[rows], y, task)
+        if score is None:
+            continue
+        info.leakage_score = round(score, 4)
+        if score >= spec.leakage_threshold and info.name not in forced:
+            info.role = "excluded"
+            info.reason = (
+                f"leakage suspect: alone it predicts {target!r} with score {score:.3f} "
+                f"(threshold {spec.leakage_threshold}); if it is known at prediction time, "
+                f"keep it with columns: {{{info.name}: {{role: feature}}}}"
+            )
+            findings.append(
+                Finding(column=info.name, kind="leakage", severity="error", message=info.reason)
+            )
+        elif score >= _STRONG:
+            findings.append(
+                Finding(
+                    column=info.name,
+                    kind="strong_predictor",
+                    severity="warning",
+                    message=f"alone it predicts {target!r} with score {score:.2f}: check that it "
+                    "is known at prediction time and is not derived from the target",
+                )
+            )
+    if task == "regression":
+        numeric = [i.name for i in infos.values() if i.role == "feature" and i.kind == "numeric"]
+        frame = pd.DataFrame({n: fitted[n].values[keep] for n in numeric})
+        for a, b in checks.sum_leaks(frame, numeric, y):
+            for name in (a, b):
+                if name in forced:
+                    continue
+                infos[name].role = "excluded"
+                infos[name].reason = (
+                    f"leakage suspect: {a!r} + {b!r} equals the target {target!r} in every row; "
+                    f"keep it with columns: {{{name}: {{role: feature}}}}"
+                )
+                findings.append(
+                    Finding(
+                        column=name,
+                        kind="leakage",
+                        severity="error",
+                        message=infos[name].reason or "",
+                    )
+                )
+    return findings
+
+
+def _outliers(
+    info: ColumnInfo, fit: Fitted, keep: np.ndarray, spec: CleaningSpec, entries: list[LedgerEntry]
+) -> None:
+    if info.kind != "numeric" or fit.rules is None:
+        return
+    values = fit.values.to_numpy(dtype=np.float64, na_value=np.nan)
+    bounds = checks.outlier_bounds(values[keep], spec)
+    if bounds is None:
+        return
+    low, high = bounds
+    outside = keep & ((values < low) | (values > high))
+    count = int(outside.sum())
+    info.outliers = count
+    if not count:
+        return
+    method = f"{spec.outlier_method} fences [{low:.4g}, {high:.4g}]"
+    if spec.outliers == "clip":
+        fit.rules = fit.rules.model_copy(update={"lower": low, "upper": high})
+        fit.values = pd.Series(
+            apply_rules(values, fit.rules), index=fit.values.index, name=fit.values.name
+        )
+        info.rules = fit.rules
+        info.minimum, info.maximum = max(low, info.minimum or low), min(high, info.maximum or high)
+        action, detail = "clip_outliers", f"{count} value(s) outside {method} clipped to the fences"
+    elif spec.outliers == "drop":
+        info.minimum, info.maximum = low, high
+        action, detail = "flag_outliers", f"{count} row(s) outside {method}; removed (policy drop)"
+    else:
+        action, detail = "flag_outliers", f"{count} value(s) outside {method}; kept (policy flag)"
+    entries.append(
+        LedgerEntry(column=info.name, step="outliers", action=action, rows=count, detail=detail)
+    )
+
+
+def _impute(
+    info: ColumnInfo, fit: Fitted, keep: np.ndarray, spec: CleaningSpec, entries: list[LedgerEntry]
+) -> None:
+    if fit.rules is None or not info.missing:
+        return
+    values = fit.values[keep]
+    update: dict[str, object]
+    if fit.rules.kind == "numeric":
+        if spec.impute_numeric == "model":
+            return
+        floats = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        fill = {
+            "median": np.nanmedian(floats),
+            "mean": np.nanmean(floats),
+            "constant": spec.fill_number,
+        }[spec.impute_numeric]
+        update, how = {"fill_number": float(fill)}, f"{spec.impute_numeric} {float(fill):.6g}"
+    else:
+        if spec.impute_categorical == "model":
+            return
+        fill_text = (
+            spec.fill_category
+            if spec.impute_categorical == "constant"
+            else str(values.mode().iloc[0])
+        )
+        update, how = {"fill_category": fill_text}, f"{spec.impute_categorical} {fill_text!r}"
+        if info.categories is not None and fill_text not in info.categories:
+            info.categories = sorted([*info.categories, fill_text])
+    fit.rules = fit.rules.model_copy(update=update)
+    info.rules = fit.rules
+    fit.values = pd.Series(
+        apply_rules(fit.values.to_numpy(), fit.rules), index=fit.values.index, name=fit.values.name
+    )
+    entries.append(
+        LedgerEntry(
+            column=info.name,
+            step="impute",
+            action="impute",
+            rows=info.missing,
+            detail=f"{info.missing} missing value(s) filled with the {how}",
+        )
+    )
+
+
+def _counts(values: pd.Series, numeric: bool) -> pd.Series:
+    """Value counts (most frequent first); for numbers, of at most 200,000 spread rows."""
+    if numeric and len(values) > _COUNT_SAMPLE:
+        values = values.iloc[_spread(len(values), _COUNT_SAMPLE)]
+    counts = values.value_counts(dropna=True, sort=True)
+    return counts[counts > 0]
+
+
+def _distinct(values: pd.Series) -> int:
+    """Exact for integer columns without gaps (identifier checks need it), else from a sample."""
+    floats = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    finite = floats[~np.isnan(floats)]
+    if finite.size == 0:
+        return 0
+    if finite.min() == finite.max():
+        return 1
+    if finite.size != floats.size or not np.all(np.mod(finite[:1000], 1) == 0):
+        finite = (
+            finite[_spread(finite.size, _COUNT_SAMPLE)] if finite.size > _COUNT_SAMPLE else finite
+        )
+    return len(pd.unique(finite))
+
+
+def _spread(n: int, size: int) -> np.ndarray:
+    """Evenly spaced row positions (deterministic, no shuffle of the whole column)."""
+    return np.linspace(0, n - 1, size).astype(np.int64)
+
+
+def _excluded(base: dict[str, object], kind: ColumnKind, reason: str) -> ColumnInfo:
+    return ColumnInfo(**base, kind=kind, role="excluded", reason=reason)  # type: ignore[arg-type]
+
+
+def _looks_like_id(values: pd.Series, name: str) -> bool:
+    if values.isna().any() or len(values) < 50:
+        return False
+    floats = values.to_numpy(dtype=np.float64)
+    if not np.all(np.mod(floats, 1) == 0):
+        return False
+    return bool(_ID_NAME.search(name)) or bool(values.is_monotonic_increasing)
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None

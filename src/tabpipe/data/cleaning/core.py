@@ -1,0 +1,339 @@
+"""``clean``: raw table in; cleaned table, removed rows and the report (ledger + contract) out.
+
+Every change is a ledger entry with a row count, every excluded column has a
+reason, and every removed row is kept (with its reason) in the removed-rows
+table: nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from tabpipe.config import CleaningSpec, ColumnDeclaration, Task, TaskOrAuto
+from tabpipe.data.cleaning import checks
+from tabpipe.data.cleaning.columns import decide_columns
+from tabpipe.data.cleaning.infer import Fitted, fit_column
+from tabpipe.data.cleaning.report import (
+    CleaningReport,
+    ColumnInfo,
+    Finding,
+    LedgerEntry,
+    TargetSummary,
+)
+from tabpipe.data.cleaning.target import detect_task, prepare_target
+from tabpipe.data.contract import ColumnContract, DataContract, apply_declaration
+from tabpipe.data.rules import category_string
+from tabpipe.errors import SchemaError
+
+ROW_COLUMN = "__row"
+REASON_COLUMN = "__reason"
+
+
+def clean(
+    frame: pd.DataFrame,
+    target: str | None,
+    task: TaskOrAuto = "auto",
+    spec: CleaningSpec | None = None,
+    columns: Mapping[str, ColumnDeclaration] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, CleaningReport]:
+    """Return (cleaned rows, removed rows with ``__row`` and ``__reason``, report)."""
+    spec = spec or CleaningSpec()
+    decls = dict(columns or {})
+    raw = _check_input(frame, target, decls)
+    fitted: dict[str, Fitted] = {}
+    entries: list[LedgerEntry] = []
+    if target is not None:
+        fitted[target] = _fit(raw[target], True, spec, decls.get(target))
+        entries += fitted[target].entries
+    removed = pd.Series("", index=raw.index, dtype=object)
+    resolved: Task = "regression"
+    classes: list[str | int | float | bool] | None = None
+    summary = TargetSummary()
+    findings: list[Finding] = []
+    if target is not None:
+        y = fitted[target].values
+        missing_target = y.isna().to_numpy()
+        if missing_target.all():
+            raise SchemaError(
+                f"target column {target!r} has no values; every row is missing it "
+                "(check the column, or the missing-value markers)"
+            )
+        _remove(removed, missing_target, "missing target", entries, target, "target")
+        kept_y = y[~missing_target]
+        resolved = detect_task(kept_y) if task == "auto" else task
+        prepared, classes = prepare_target(kept_y, resolved, target)
+        fitted[target].values = prepared.reindex(raw.index)
+        target_dtype = prepared.dtype
+        summary, findings = checks.target_checks(
+            prepared, resolved, spec, int(missing_target.sum())
+        )
+    keep = (removed == "").to_numpy()
+    for name in raw.columns:  # rules are fitted on the rows that are learned from
+        if name != target:
+            fit = _fit(raw.loc[keep, name], False, spec, decls.get(name))
+            fit.values = fit.values.reindex(raw.index)
+            fitted[name] = fit
+            entries += fit.entries
+    infos, more = decide_columns(raw, fitted, keep, target, resolved, spec, decls, entries)
+    findings += more
+    cleaned = pd.DataFrame({name: _storable(fitted[name].values) for name in raw.columns})
+    features = [c.name for c in infos if c.role == "feature"]
+    duplicates, conflicting = _duplicates(cleaned, keep, features, target, spec, removed, entries)
+    _drop_outliers(cleaned, infos, spec, removed, entries)
+    keep = (removed == "").to_numpy()
+    if target is not None and not features:
+        raise SchemaError(
+            "no usable feature columns remain after cleaning; the report lists each column's "
+            "reason (declare columns: {NAME: {role: feature}} in the spec to keep one)"
+        )
+    report = CleaningReport(
+        rows_in=len(raw),
+        rows_out=int(keep.sum()),
+        target=target or "",
+        task=resolved,
+        classes=classes,
+        columns=infos,
+        actions=entries,
+        duplicate_rows=duplicates,
+        rows_set_aside=int((~keep).sum()),
+        conflicting_duplicates=conflicting,
+        has_target=target is not None,
+        target_summary=summary,
+        findings=findings,
+    )
+    report.contract = build_contract(report, fitted, decls)
+    out = cleaned[keep].reset_index(drop=True)
+    if target is not None:  # back to the prepared dtype (reindexing made integers float)
+        out[target] = out[target].astype(target_dtype)
+    return out, _removed_rows(raw, removed), report
+
+
+def _check_input(
+    frame: pd.DataFrame, target: str | None, decls: Mapping[str, ColumnDeclaration]
+) -> pd.DataFrame:
+    names = [str(c) for c in frame.columns]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise SchemaError(f"column name(s) {twice} appear more than once; rename them")
+    if frame.shape[1] == 0:
+        raise SchemaError("the table has no columns")
+    if len(frame) == 0:
+        raise SchemaError("the table has no rows")
+    if target is not None and target not in names:
+        raise SchemaError(
+            f"target column {target!r} not found; the data has columns: {', '.join(names[:50])}"
+            + (" ..." if len(names) > 50 else "")
+        )
+    unknown = sorted(set(decls) - set(names))
+    required = [n for n in unknown if decls[n].required]
+    if required:
+        raise SchemaError(
+            f"declared column(s) {required} are not in the data; fix the names under "
+            "columns: in the spec, or mark them required: false"
+        )
+    raw = frame.reset_index(drop=True)
+    raw.columns = pd.Index(names)
+    return raw
+
+
+def _fit(
+    column: pd.Series, is_target: bool, spec: CleaningSpec, decl: ColumnDeclaration | None
+) -> Fitted:
+    if not is_target:
+        return fit_column(column, spec, decl)
+    fitted = fit_column(column, spec, decl)
+    if fitted.logical_type in ("boolean", "datetime"):  # keep the user's labels as they are
+        fitted = fit_column(column, spec, ColumnDeclaration(type="categorical"))
+    return fitted
+
+
+def _remove(
+    removed: pd.Series,
+    mask: np.ndarray,
+    reason: str,
+    entries: list[LedgerEntry],
+    column: str | None,
+    step: str,
+) -> int:
+    new = mask & (removed == "").to_numpy()
+    count = int(new.sum())
+    if count:
+        removed[new] = reason
+        entries.append(
+            LedgerEntry(
+                column=column,
+                step=step,
+                action="remove_rows",
+                rows=count,
+                rows_removed=count,
+                detail=f"{count} row(s) removed: {reason}; listed in the removed-rows file",
+            )
+        )
+    return count
+
+
+def _duplicates(
+    cleaned: pd.DataFrame,
+    keep: np.ndarray,
+    features: list[str],
+    target: str | None,
+    spec: CleaningSpec,
+    removed: pd.Series,
+    entries: list[LedgerEntry],
+) -> tuple[int, int]:
+    hashes = {name: _column_hash(cleaned[name]) for name in cleaned.columns}
+    exact = np.zeros(len(cleaned), dtype=bool)
+    exact[keep] = pd.Series(_row_hash(hashes, list(cleaned.columns))[keep]).duplicated().to_numpy()
+    count = int(exact.sum())
+    if count and spec.duplicates == "drop":
+        _remove(removed, exact, "exact duplicate of an earlier row", entries, None, "duplicates")
+    elif count:
+        entries.append(
+            LedgerEntry(
+                column=None,
+                step="duplicates",
+                action="report",
+                rows=count,
+                detail="exact duplicate rows found; kept (cleaning.duplicates: drop removes them)",
+            )
+        )
+    conflicting = 0
+    if target is not None:
+        clash = np.zeros(len(cleaned), dtype=bool)
+        if features:
+            clash[keep] = checks.conflicting_rows(
+                _row_hash(hashes, features)[keep], hashes[target][keep]
+            )
+        conflicting = int(clash.sum())
+        if conflicting and spec.conflicting_duplicates == "drop":
+            _remove(
+                removed,
+                clash,
+                "same features as another row, different target",
+                entries,
+                target,
+                "duplicates",
+            )
+        elif conflicting:
+            entries.append(
+                LedgerEntry(
+                    column=target,
+                    step="duplicates",
+                    action="report_conflicts",
+                    rows=conflicting,
+                    detail="rows share all feature values with a row of a different target; kept "
+                    "(cleaning.conflicting_duplicates: drop removes them)",
+                )
+            )
+    return count, conflicting
+
+
+def _column_hash(column: pd.Series) -> np.ndarray:
+    """64-bit value hashes of one column; numbers and category codes without a hash table."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        keys = column.cat.codes.to_numpy().astype(np.int64).view(np.uint64)
+    elif pd.api.types.is_float_dtype(column):
+        floats = column.to_numpy(dtype=np.float64) + 0.0  # -0.0 == 0.0
+        floats[np.isnan(floats)] = np.nan  # one NaN bit pattern
+        keys = floats.view(np.uint64)
+    elif pd.api.types.is_integer_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
+        keys = column.to_numpy().view(np.int64).astype(np.int64).view(np.uint64)
+    else:
+        return np.asarray(pd.util.hash_pandas_object(column, index=False).to_numpy())
+    return keys
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser, vectorised (uint64 arithmetic wraps around)."""
+    with np.errstate(over="ignore"):
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return x
+
+
+def _row_hash(hashes: Mapping[str, np.ndarray], names: list[str]) -> np.ndarray:
+    """One 64-bit hash per row over the named columns (equal rows, equal hashes)."""
+    out = np.zeros(len(next(iter(hashes.values()))), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for name in names:
+            out = (out * np.uint64(0x100000001B3)) ^ hashes[name]
+    return _mix(out)
+
+
+def _drop_outliers(
+    cleaned: pd.DataFrame,
+    infos: list[ColumnInfo],
+    spec: CleaningSpec,
+    removed: pd.Series,
+    entries: list[LedgerEntry],
+) -> None:
+    if spec.outliers != "drop":
+        return
+    for info in infos:
+        rules = info.rules
+        if info.role != "feature" or rules is None or rules.kind != "numeric" or not info.outliers:
+            continue
+        values = cleaned[info.name].to_numpy(dtype=np.float64)
+        low = info.minimum if info.minimum is not None else -np.inf
+        high = info.maximum if info.maximum is not None else np.inf
+        mask = (values < low) | (values > high)
+        _remove(removed, mask, f"outlier in {info.name!r}", entries, info.name, "outliers")
+
+
+def build_contract(
+    report: CleaningReport, fitted: Mapping[str, Fitted], decls: Mapping[str, ColumnDeclaration]
+) -> DataContract:
+    """The inferred contract of the cleaned data, with the user's declarations put over it."""
+    columns = []
+    rows = max(report.rows_out, 1)
+    for info in report.columns:
+        col = ColumnContract(
+            name=info.name,
+            logical_type=fitted[info.name].logical_type
+            if info.kind != "identifier"
+            else "identifier",
+            role=info.role,
+            required=info.role != "excluded",
+            nullable=info.missing > 0,
+            missing_share=round(info.missing / rows, 6),
+            minimum=info.minimum,
+            maximum=info.maximum,
+            categories=info.categories,
+            formats=info.formats,
+            max_length=info.max_length,
+            reason=info.reason,
+            rules=info.rules,
+        )
+        if info.kind == "text":
+            col = col.model_copy(update={"logical_type": "text"})
+        if info.name in decls:
+            col = apply_declaration(col, decls[info.name])
+        columns.append(col)
+    return DataContract(
+        target=report.target or None,
+        task=report.task if report.has_target else None,
+        rows=report.rows_out,
+        columns=columns,
+    )
+
+
+def _storable(values: pd.Series) -> pd.Series:
+    """A column Parquet can store: numbers, datetimes, or text/None (what the rules output)."""
+    return values
+
+
+def _removed_rows(raw: pd.DataFrame, removed: pd.Series) -> pd.DataFrame:
+    mask = (removed != "").to_numpy()
+    rows = raw[mask].copy()
+    for name in rows.columns:
+        if rows[name].dtype == object:
+            rows[name] = rows[name].map(category_string).astype(object)
+    rows.insert(0, REASON_COLUMN, removed[mask].to_numpy())
+    rows.insert(0, ROW_COLUMN, np.flatnonzero(mask))
+    return rows.reset_index(drop=True)

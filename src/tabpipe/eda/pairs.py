@@ -1,0 +1,229 @@
+"""Views across columns: correlations, missing patterns, feature vs target, train vs test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from tabpipe.data.cleaning import CleaningReport
+
+_MAX_MATRIX = 30
+_MAX_LEVELS = 30
+_MAX_VIEWS = 12
+_SHIFT_BINS = 10
+_SHIFT_SAMPLE = 100_000
+
+
+class Matrix(BaseModel):
+    columns: list[str]
+    values: list[list[float | None]]
+
+
+class MissingPattern(BaseModel):
+    columns: list[str]
+    count: int
+
+
+class TargetView(BaseModel):
+    """One feature against the target, ready to chart.
+
+    kind ``box``: per class, [min, q1, median, q3, max] of a numeric feature;
+    ``share``: per category (labels), the share of each class (series);
+    ``mean``: per bin or category (labels), the mean target (series 'mean').
+    """
+
+    feature: str
+    kind: str
+    labels: list[str]
+    series: dict[str, list[float]]
+    score: float | None = None
+
+
+class Shift(BaseModel):
+    column: str
+    psi: float
+    labels: list[str]
+    train: list[float]
+    test: list[float]
+
+
+def pearson(sample: pd.DataFrame, numeric: list[str]) -> Matrix | None:
+    names = [n for n in numeric if sample[n].nunique() > 1][:_MAX_MATRIX]
+    if len(names) < 2:
+        return None
+    corr = sample[names].astype("float64").corr(method="pearson").to_numpy()
+    return Matrix(columns=names, values=_rows(corr))
+
+
+def cramers_v(sample: pd.DataFrame, categorical: list[str]) -> Matrix | None:
+    names = [n for n in categorical if 1 < sample[n].nunique() <= 500][:_MAX_MATRIX]
+    if len(names) < 2:
+        return None
+    codes = {n: _codes(sample[n]) for n in names}
+    out = np.eye(len(names))
+    for i, a in enumerate(names):
+        for j in range(i + 1, len(names)):
+            out[i, j] = out[j, i] = _cramers(codes[a], codes[names[j]])
+    return Matrix(columns=names, values=_rows(out))
+
+
+def _codes(column: pd.Series) -> np.ndarray:
+    codes, uniques = pd.factorize(column.astype(object))
+    if len(uniques) > _MAX_LEVELS:
+        top = np.argsort(-np.bincount(codes[codes >= 0]))[: _MAX_LEVELS - 1]
+        remap = np.full(len(uniques), _MAX_LEVELS - 1)
+        remap[top] = np.arange(len(top))
+        codes = np.where(codes >= 0, remap[np.clip(codes, 0, None)], -1)
+    return np.asarray(codes)
+
+
+def _cramers(a: np.ndarray, b: np.ndarray) -> float:
+    ok = (a >= 0) & (b >= 0)
+    a, b = a[ok], b[ok]
+    if a.size == 0:
+        return float("nan")
+    ka, kb = int(a.max()) + 1, int(b.max()) + 1
+    table = np.bincount(a * kb + b, minlength=ka * kb).reshape(ka, kb).astype(np.float64)
+    table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
+    if min(table.shape) < 2:
+        return 0.0
+    n = table.sum()
+    expected = table.sum(axis=1, keepdims=True) @ table.sum(axis=0, keepdims=True) / n
+    chi2 = float(((table - expected) ** 2 / expected).sum())
+    return float(np.sqrt(chi2 / (n * (min(table.shape) - 1))))
+
+
+def missing_patterns(sample: pd.DataFrame, top: int = 10) -> list[MissingPattern]:
+    nulls = sample.isna()
+    with_missing = [str(c) for c in nulls.columns[nulls.any().to_numpy()]][:40]
+    if not with_missing:
+        return []
+    matrix = nulls[with_missing].to_numpy()
+    keys = pd.Series([row.tobytes() for row in np.packbits(matrix, axis=1)])
+    counts = keys.value_counts().head(top)
+    out = []
+    for key in counts.index:
+        first = int(np.flatnonzero((keys == key).to_numpy())[0])
+        cols = [c for c, m in zip(with_missing, matrix[first], strict=True) if m]
+        out.append(MissingPattern(columns=cols, count=int(counts[key])))
+    return out
+
+
+def target_views(sample: pd.DataFrame, report: CleaningReport) -> list[TargetView]:
+    features = sorted(report.features(), key=lambda c: -(c.leakage_score or 0.0))[:_MAX_VIEWS]
+    y = sample[report.target]
+    views = []
+    for info in features:
+        x = sample[info.name]
+        if report.task == "regression":
+            views.append(_mean_view(x, y.astype("float64"), info.kind == "numeric"))
+        elif info.kind == "numeric":
+            views.append(_box_view(x, y))
+        else:
+            views.append(_share_view(x, y))
+        views[-1].score = info.leakage_score
+    return views
+
+
+def _box_view(x: pd.Series, y: pd.Series) -> TargetView:
+    series = {}
+    labels = y.astype(str).to_numpy()
+    for cls in sorted(set(labels))[:_MAX_LEVELS]:
+        values = x[labels == cls].dropna().to_numpy(dtype=np.float64)
+        if values.size:
+            series[cls] = [float(v) for v in np.quantile(values, [0, 0.25, 0.5, 0.75, 1])]
+    return TargetView(feature=str(x.name), kind="box", labels=list(series), series=series)
+
+
+def _share_view(x: pd.Series, y: pd.Series) -> TargetView:
+    labels = x.astype(object).fillna("(missing)").astype(str)
+    top = labels.value_counts().head(_MAX_LEVELS // 2).index
+    table = pd.crosstab(labels[labels.isin(top)], y.astype(str), normalize="index")
+    return TargetView(
+        feature=str(x.name),
+        kind="share",
+        labels=[str(v) for v in table.index],
+        series={str(c): [float(v) for v in table[c]] for c in table.columns},
+    )
+
+
+def _mean_view(x: pd.Series, y: pd.Series, numeric: bool) -> TargetView:
+    values = x.to_numpy(dtype=np.float64, na_value=np.nan) if numeric else None
+    if values is not None and np.unique(values[np.isfinite(values)]).size > _MAX_VIEWS:
+        edges = np.unique(np.nanquantile(values, np.linspace(0, 1, 11)))
+        groups = np.searchsorted(edges[1:-1], values, side="right")
+        present = np.isfinite(values)
+        means = y[present].groupby(groups[present]).mean()
+        labels = [f"{edges[i]:.3g}–{edges[i + 1]:.3g}" for i in means.index]
+        kind = "mean"
+    else:
+        text = x.astype(object).map(
+            lambda v: "(missing)" if pd.isna(v) else f"{v:g}" if isinstance(v, float) else str(v)
+        )
+        top = text.value_counts().head(_MAX_LEVELS // 2).index
+        keep = text.isin(top).to_numpy()
+        means = y[keep].groupby(text[keep].to_numpy()).mean()
+        labels = [str(v) for v in means.index]
+        kind = "mean_bar"
+    return TargetView(
+        feature=str(x.name),
+        kind=kind,
+        labels=labels,
+        series={"mean": [float(v) for v in means.to_numpy()]},
+    )
+
+
+def shifts(train: pd.DataFrame, test: pd.DataFrame, features: list[str]) -> list[Shift]:
+    """PSI per feature on 10 quantile bins of train (numbers) or its top categories."""
+    if len(train) > _SHIFT_SAMPLE:
+        train = train.sample(_SHIFT_SAMPLE, random_state=0)
+    if len(test) > _SHIFT_SAMPLE:
+        test = test.sample(_SHIFT_SAMPLE, random_state=0)
+    out = []
+    for name in features:
+        a, b = train[name], test[name]
+        if pd.api.types.is_numeric_dtype(a):
+            fa = a.to_numpy(dtype=np.float64, na_value=np.nan)
+            fb = b.to_numpy(dtype=np.float64, na_value=np.nan)
+            finite = fa[np.isfinite(fa)]
+            if finite.size < 2:
+                continue
+            edges = np.unique(np.quantile(finite, np.linspace(0, 1, _SHIFT_BINS + 1)))
+            inner = edges[1:-1]
+            ca = np.bincount(np.searchsorted(inner, finite, side="right"), minlength=len(inner) + 1)
+            fbf = fb[np.isfinite(fb)]
+            cb = np.bincount(np.searchsorted(inner, fbf, side="right"), minlength=len(inner) + 1)
+            labels = [f"≤{e:.3g}" for e in inner] + [f">{inner[-1]:.3g}" if len(inner) else "all"]
+        else:
+            va = a.value_counts(dropna=False)
+            va = va[va > 0]
+            vb = b.value_counts(dropna=False)
+            top = list(va.head(_SHIFT_BINS).index)
+            ca = np.array(
+                [*(int(va.get(t, 0)) for t in top), int(va.sum() - va.head(_SHIFT_BINS).sum())]
+            )
+            cb = np.array([*(int(vb.get(t, 0)) for t in top), 0])
+            cb[-1] = int(vb.sum() - cb[:-1].sum())
+            labels = [*("(missing)" if pd.isna(t) else str(t) for t in top), "(other)"]
+        pa, pb = _shares(ca), _shares(cb)
+        psi = float(np.sum((pa - pb) * np.log(pa / pb)))
+        out.append(
+            Shift(
+                column=name,
+                psi=round(psi, 5),
+                labels=labels,
+                train=[float(v) for v in pa],
+                test=[float(v) for v in pb],
+            )
+        )
+    return sorted(out, key=lambda s: -s.psi)
+
+
+def _shares(counts: np.ndarray) -> np.ndarray:
+    smoothed = counts + 0.5  # so an empty bin in a small sample does not explode the PSI
+    return np.asarray(smoothed / smoothed.sum())
+
+
+def _rows(matrix: np.ndarray) -> list[list[float | None]]:
+    return [[None if not np.isfinite(v) else round(float(v), 4) for v in row] for row in matrix]

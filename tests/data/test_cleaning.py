@@ -1,0 +1,204 @@
+"""Cleaning on real messy datasets and on bad input: every decision in the ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabpipe.config import CleaningSpec, ColumnDeclaration, SourceSpec
+from tabpipe.data.cleaning import REASON_COLUMN, ROW_COLUMN, CleaningReport, clean
+from tabpipe.data.ingest import read_source
+from tabpipe.errors import SchemaError
+
+DATA = Path(__file__).parent
+
+
+def read(name: str) -> pd.DataFrame:
+    return read_source(SourceSpec(path=str(DATA / name)))
+
+
+def entries(report: CleaningReport, column: str, action: str) -> list[int]:
+    return [e.rows for e in report.actions if e.column == column and e.action == action]
+
+
+def test_adult_census_question_marks_and_padding() -> None:
+    cleaned, removed, report = clean(read("adult_census.csv"), "income")
+    assert entries(report, "workclass", "marker_to_missing") == [95]
+    assert cleaned["workclass"].isna().sum() == 95
+    assert entries(report, "sex", "strip_whitespace") == [1500]
+    assert set(cleaned["sex"].dropna()) == {"Male", "Female"}
+    assert report.classes == ["<=50K", ">50K"]
+    assert removed.empty and report.rows_out == 1500
+
+
+def test_automobile_question_marks_become_missing_numbers() -> None:
+    cleaned, _, report = clean(read("automobile.csv"), "price")
+    assert report.task == "regression"
+    info = report.column("normalized-losses")
+    assert info.kind == "numeric" and info.role == "feature" and info.missing == 37
+    assert cleaned["horsepower"].dtype == np.float64
+    assert report.contract is not None
+    assert report.contract.column("num-of-doors").categories == ["four", "two"]  # type: ignore[union-attr]
+
+
+def test_horse_colic_missing_target_is_set_aside_and_listed() -> None:
+    raw = read("horse_colic.csv")
+    cleaned, removed, report = clean(raw, "outcome")
+    assert len(removed) == 1 and removed[REASON_COLUMN].tolist() == ["missing target"]
+    assert len(cleaned) + len(removed) == len(raw)
+    value = raw.iloc[int(removed[ROW_COLUMN][0])]["outcome"]
+    assert pd.isna(value) or value == "?"  # ingestion may already read '?' as missing
+    assert sum(e.rows_removed for e in report.actions) == 1
+    assert report.column("nasogastric_reflux_ph").missing == 246
+
+
+def test_telco_blank_total_charges_and_boolean_words() -> None:
+    cleaned, _, report = clean(read("telco_churn.csv"), "Churn")
+    assert report.column("TotalCharges").kind == "numeric"
+    assert cleaned["TotalCharges"].isna().sum() == 4
+    assert report.column("customerID").kind == "identifier"
+    assert report.column("Partner").logical_type == "boolean"
+    assert set(cleaned["Partner"]) == {"true", "false"}
+    assert report.classes == ["No", "Yes"]  # target labels stay the user's words
+
+
+def test_bank_unknown_is_kept_unless_declared_missing() -> None:
+    frame = read("bank_marketing.csv")
+    cleaned, _, _ = clean(frame, "y")
+    assert (cleaned["job"] == "unknown").sum() > 0
+    declared, _, report = clean(frame, "y", spec=CleaningSpec(missing_markers=["unknown"]))
+    assert (declared["job"] == "unknown").sum() == 0
+    assert entries(report, "job", "marker_to_missing") == [(frame["job"] == "unknown").sum()]
+    strong = [f.column for f in report.findings if f.kind == "strong_predictor"]
+    assert strong == ["duration"]  # the known leak: flagged for review, not dropped
+
+
+def test_bike_sharing_derived_target_parts_are_leakage_suspects() -> None:
+    _, _, report = clean(read("bike_sharing_day.csv"), "cnt")
+    for name in ("casual", "registered"):
+        assert report.column(name).role == "excluded"
+        assert "leakage" in (report.column(name).reason or "")
+    assert report.column("instant").kind == "identifier"
+    assert report.column("dteday").logical_type == "datetime"
+    _kept, _, overridden = clean(
+        read("bike_sharing_day.csv"), "cnt", columns={"casual": ColumnDeclaration(role="feature")}
+    )
+    assert overridden.column("casual").role == "feature"
+
+
+def test_case_variants_fold_to_the_most_frequent_spelling() -> None:
+    frame = pd.DataFrame(
+        {"answer": ["yes"] * 5 + ["Yes ", "YES", "no", "No", "maybe"], "y": [0, 1] * 5}
+    )
+    cleaned, _, report = clean(frame, "y", spec=CleaningSpec())
+    assert cleaned["answer"].tolist()[5:] == ["yes", "yes", "no", "no", "maybe"]
+    assert entries(report, "answer", "fold_case_variants") == [3]
+
+
+def test_mixed_formats_currency_percent_units_dates_and_sentinels() -> None:
+    n = 40
+    frame = pd.DataFrame(
+        {
+            "price": ["$1,200", "$950", "1,000", "$80"] * (n // 4),
+            "share": ["12%", "7.5%", "100%", "0%"] * (n // 4),
+            "weight": ["12 kg", "8.5kg", "10 kg", "9 kg"] * (n // 4),
+            "when": ["2024-01-05", "05/02/2024", "2024-03-01", "17.04.2024"] * (n // 4),
+            "score": [3.0, -999.0, 4.0, 5.0] * (n // 4),
+            "y": [0, 1] * (n // 2),
+        }
+    )
+    cleaned, _, report = clean(frame, "y")
+    assert cleaned["price"].tolist()[:4] == [1200.0, 950.0, 1000.0, 80.0]
+    assert cleaned["share"].tolist()[:4] == [12.0, 7.5, 100.0, 0.0]
+    assert cleaned["weight"].tolist()[:4] == [12.0, 8.5, 10.0, 9.0]
+    assert cleaned["score"].isna().sum() == n // 4
+    assert report.column("when").logical_type == "datetime"
+    assert "mixed date formats" in next(e.detail for e in report.actions if e.column == "when")
+    assert pd.api.types.is_datetime64_any_dtype(cleaned["when"])
+
+
+def test_policies_drop_duplicates_outliers_and_impute() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    x[:3] = [50.0, -40.0, 60.0]
+    frame = pd.DataFrame({"x": x, "c": ["a", "b", None, "a"] * 50, "y": [0, 1] * 100})
+    frame = pd.concat([frame, frame.iloc[[10, 11]]], ignore_index=True)
+    spec = CleaningSpec(duplicates="drop", outliers="drop", impute_categorical="mode")
+    cleaned, removed, report = clean(frame, "y", spec=spec)
+    assert sorted(removed[REASON_COLUMN].unique()) == [
+        "exact duplicate of an earlier row",
+        "outlier in 'x'",
+    ]
+    assert len(cleaned) + len(removed) == len(frame)
+    assert sum(e.rows_removed for e in report.actions) == len(removed)
+    assert cleaned["c"].isna().sum() == 0
+    clipped, _, _ = clean(frame, "y", spec=CleaningSpec(outliers="clip"))
+    assert clipped["x"].max() < 50
+
+
+def test_missing_share_threshold_and_near_constant() -> None:
+    n = 300
+    frame = pd.DataFrame(
+        {
+            "mostly_empty": [1.0] + [None] * (n - 1),
+            "almost_same": ["a"] * (n - 1) + ["b"],
+            "ok": np.arange(n) % 7,
+            "y": [0, 1] * (n // 2),
+        }
+    )
+    _, _, report = clean(frame, "y")
+    assert "drop_missing_share" in (report.column("mostly_empty").reason or "")
+    assert "near-constant" in (report.column("almost_same").reason or "")
+
+
+def test_conflicting_duplicates_are_reported() -> None:
+    frame = pd.DataFrame({"x": [1, 1, 2, 3] * 5, "y": [0, 1, 0, 1] * 5})
+    _, _, report = clean(frame, "y")
+    assert report.conflicting_duplicates == 10
+
+
+@pytest.mark.parametrize(
+    ("frame", "target", "message"),
+    [
+        (pd.DataFrame({"a": [None, None], "y": [None, None]}), "y", "no values"),
+        (pd.DataFrame({"a": [1, 2, 3], "y": ["x", "x", "x"]}), "y", "single value"),
+        (pd.DataFrame({"a": [1, 2], "y": [0, 1]}), "z", "not found"),
+        (pd.DataFrame({"a": [None] * 4, "y": [0, 1, 0, 1]}), "y", "no usable feature"),
+        (pd.DataFrame(columns=["a", "y"]), "y", "no rows"),
+    ],
+)
+def test_bad_input_gives_clear_messages(frame: pd.DataFrame, target: str, message: str) -> None:
+    with pytest.raises(SchemaError, match=message):
+        clean(frame, target)
+
+
+def test_odd_but_valid_input_does_not_crash() -> None:
+    frame = pd.DataFrame(
+        {
+            "all_null": [None] * 4,
+            "mixed": [1, "two", 3.5, None],
+            "unicode": ["naïve ☃", "日本語", "ß" * 5000, "😀"],
+            "bad_dates": ["2024-01-01", "not a date", "2024-13-45", None],
+            "y": [1.5, float("nan"), 2.5, 3.5],
+        }
+    )
+    cleaned, removed, report = clean(frame, "y")
+    assert len(cleaned) == 3 and len(removed) == 1
+    assert report.column("all_null").reason == "every value is missing"
+    single, _, one = clean(pd.DataFrame({"a": [1], "b": ["x"]}), None)
+    assert len(single) == 1 and not one.has_target
+
+
+@pytest.mark.slow
+def test_ten_thousand_columns() -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        rng.integers(0, 5, size=(20, 10_000)), columns=[f"c{i}" for i in range(10_000)]
+    )
+    frame["y"] = [0, 1] * 10
+    cleaned, _, report = clean(frame, "y")
+    assert cleaned.shape == (20, 10_001)
+    assert len(report.columns) == 10_001
