@@ -50,7 +50,14 @@ def cli(*args: str, script: str | None = None) -> subprocess.CompletedProcess[st
 
 @pytest.mark.slow
 def test_killed_run_resumes_from_the_cache_and_builds_the_same_model(tmp_path: Path) -> None:
-    args = ("run", str(DATA / "titanic.csv"), "--target", "Survived", "--time-budget", "10", "-q")
+    # A trial count, not the clock, ends the search: the same spec gives the same model.
+    spec = tmp_path / "titanic.yaml"
+    spec.write_text(
+        f"name: titanic\nsource: {DATA / 'titanic.csv'}\ntarget: Survived\n"
+        "time_budget: 600\nmax_trials: 4\n",
+        encoding="utf-8",
+    )
+    args = ("run", str(spec), "-q")
     killed = cli(*args, "-w", str(tmp_path / "ws"), script=KILL_AFTER_TRAIN)
     assert killed.returncode == -9, killed.stderr
 
