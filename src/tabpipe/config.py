@@ -28,6 +28,7 @@ from tabpipe.data.sources.spec import (
     resolve_relative,
 )
 from tabpipe.errors import ConfigError
+from tabpipe.monitoring.spec import MonitoringSpec, RetrainingSpec
 
 Task = Literal["binary", "multiclass", "regression"]
 TaskOrAuto = Literal["auto", "binary", "multiclass", "regression"]
@@ -69,6 +70,8 @@ class PipelineSpec(_Spec):
     metric: str | None = None
     seed: int = 0
     models: tuple[Family, ...] = FAMILIES
+    monitoring: MonitoringSpec = MonitoringSpec()
+    retraining: RetrainingSpec = RetrainingSpec()
 
     @field_validator("source", mode="before")
     @classmethod

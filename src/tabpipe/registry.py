@@ -101,6 +101,29 @@ class Registry:
                 )
             )
 
+    def promote(self, name: str, version: int, *, actor: str, reason: str) -> ModelVersion:
+        """Make ``version`` the champion (the server follows the alias)."""
+        self.set_alias(name, CHAMPION, version, actor=actor, reason=reason)
+        return self.get(name, version)
+
+    def rollback(self, name: str, *, actor: str, reason: str) -> ModelVersion:
+        """Point the champion back at the version it held before its last move."""
+        e = md.alias_events
+        last = self.ws.meta.one(
+            select(e)
+            .where(e.c.name == name, e.c.alias == CHAMPION)
+            .order_by(e.c.id.desc())
+            .limit(1)
+        )
+        if last is None or last["previous"] is None:
+            raise NotFoundError(
+                f"model {name!r} has no earlier champion to roll back to; "
+                "use `tabpipe promote NAME VERSION` to pick one"
+            )
+        previous = int(last["previous"])
+        self.set_alias(name, CHAMPION, previous, actor=actor, reason=reason)
+        return self.get(name, previous)
+
     def get(self, name: str, version: int) -> ModelVersion:
         v = md.model_versions
         row = self.ws.meta.one(select(v).where(v.c.name == name, v.c.version == version))

@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from tabpipe.cli import commands, data, export, ui
+from tabpipe.cli import commands, data, export, monitor, ui
 from tabpipe.cli._common import err
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.add_typer(commands.models_app, name="models")
 app.registered_commands.extend(ui.app.registered_commands)
 app.registered_commands.extend(export.app.registered_commands)
 data.register(app)
+app.registered_commands.extend(monitor.app.registered_commands)
 
 
 def main() -> None:
