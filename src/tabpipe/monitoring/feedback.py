@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, model_validator
 from tabpipe.errors import FeedbackError
 from tabpipe.monitoring.logstore import feedback_folder, known_ids
 from tabpipe.packaging.bundle import Manifest
-from tabpipe.serving.predlog import write_part
+from tabpipe.serving.predlog import key_text, write_part
 
 MAX_REPORTED = 100
 
@@ -138,8 +138,8 @@ def items_from_frame(frame: pd.DataFrame, target: str | None = None) -> list[Fee
         )
     items = []
     for i, rec in enumerate(frame.to_dict("records")):
-        rid = _text_or_none(rec.get("request_id"))
-        key = _text_or_none(rec.get("key"))
+        rid = key_text(rec.get("request_id"))
+        key = key_text(rec.get("key"))
         row = rec.get("row", 0)
         try:
             items.append(
@@ -155,14 +155,6 @@ def items_from_frame(frame: pd.DataFrame, target: str | None = None) -> list[Fee
         except ValueError as exc:
             raise FeedbackError(f"feedback file line {i + 2}: {exc}") from exc
     return items
-
-
-def _text_or_none(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 __all__ = [

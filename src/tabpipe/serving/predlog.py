@@ -60,6 +60,19 @@ class LogSettings(BaseModel):
     )
 
 
+def key_text(value: Any) -> str | None:
+    """The canonical text of a user key: dates without a time as ``YYYY-MM-DD``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, datetime):
+        if (value.hour, value.minute, value.second, value.microsecond) == (0, 0, 0, 0):
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def log_folder(workspace: Path, model: str) -> Path:
     return Path(workspace) / "predictions" / model
 
@@ -381,7 +394,7 @@ def _ok_table(model: str, records: list[_Record], with_keys: bool) -> pa.Table:
     cols["error"] = pa.nulls(n, pa.string())
     if with_keys:
         keys = [k for r in records for k in (r.keys or [None] * r.rows)]
-        cols["key"] = pa.array([None if k is None else str(k) for k in keys], pa.string())
+        cols["key"] = pa.array([key_text(k) for k in keys], pa.string())
     flags: list[list[str]] = [[] for _ in range(n)]
     for spec in manifest.signature.columns:
         values = np.concatenate([r.feeds[spec.name].reshape(-1) for r in records if r.feeds])
