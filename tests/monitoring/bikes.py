@@ -40,7 +40,7 @@ class Served:
         return TestClient(create_app(settings))
 
 
-def train_bike(root: Path, name: str, until: str = "2012-01-01") -> Served:
+def train_bike(root: Path, name: str, until: str = "2012-01-01", **extra: object) -> Served:
     frame = bike_frame()
     train = frame[frame["dteday"] < until].drop(columns=["dteday"])
     source = root / f"{name}-train.csv"
@@ -54,6 +54,7 @@ def train_bike(root: Path, name: str, until: str = "2012-01-01") -> Served:
             "models": ["lightgbm"],
             "split": {"folds": 3},
             "monitoring": {"window": {"rows": 100}, "min_rows": 50, "min_labels": 30},
+            **extra,
         }
     )
     with Workspace(root) as ws:

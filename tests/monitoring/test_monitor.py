@@ -81,7 +81,7 @@ def test_time_windows_and_the_report(fresh: Served, tmp_path: Path) -> None:
     out = report.write(result, tmp_path)
     data = json.loads((tmp_path / "monitor.json").read_text())
     assert data["model"] == "bike" and data["windows"][0]["rows"] == 120
-    assert out.read_text(encoding="utf-8").count("class=\"plotly-graph-div\"") == 4
+    assert out.read_text(encoding="utf-8").count('class="plotly-graph-div"') == 4
 
 
 def test_monitor_command_prints_a_table_and_writes_the_report(
