@@ -109,13 +109,19 @@ class Registry:
     def rollback(self, name: str, *, actor: str, reason: str) -> ModelVersion:
         """Point the champion back at the version it held before its last move."""
         e = md.alias_events
-        last = self.ws.meta.one(
-            select(e)
-            .where(e.c.name == name, e.c.alias == CHAMPION)
-            .order_by(e.c.id.desc())
-            .limit(1)
+        current = self.resolve(name, CHAMPION).version
+        events = self.ws.meta.all(
+            select(e).where(e.c.name == name, e.c.alias == CHAMPION).order_by(e.c.id.desc())
         )
-        if last is None or last["previous"] is None:
+        last = next(
+            (
+                ev
+                for ev in events
+                if ev["version"] == current and ev["previous"] not in (None, current)
+            ),
+            None,
+        )
+        if last is None:
             raise NotFoundError(
                 f"model {name!r} has no earlier champion to roll back to; "
                 "use `tabpipe promote NAME VERSION` to pick one"

@@ -28,7 +28,10 @@ def test_labels_by_request_id_and_by_key_attach_to_predictions(fresh: Served) ->
         labels = [
             {"request_id": rid, "row": i, "label": int(c)} for i, c in enumerate(rows.cnt[:5])
         ]
-        labels += [{"key": k, "label": float(c)} for k, c in zip(rows.dteday[5:], rows.cnt[5:])]
+        labels += [
+            {"key": k, "label": float(c)}
+            for k, c in zip(rows.dteday[5:], rows.cnt[5:], strict=True)
+        ]
         labels += [{"request_id": "never-seen", "label": 1.0}, {"key": "1999-01-01", "label": 2}]
         body = client.post("/feedback", json={"labels": labels}).json()
     assert body["received"] == 12 and body["matched"] == 10 and body["unmatched"] == 2
@@ -37,7 +40,7 @@ def test_labels_by_request_id_and_by_key_attach_to_predictions(fresh: Served) ->
         "1999-01-01",
     }
     frame = read_log(fresh.root, fresh.name).frame
-    by_key = dict(zip(frame["key"], frame["label"].astype(float)))
+    by_key = dict(zip(frame["key"], frame["label"].astype(float), strict=True))
     assert [by_key[k] for k in rows.dteday] == rows.cnt.astype(float).tolist()
     # unmatched labels were kept, not dropped
     stored = pd.concat(

@@ -30,7 +30,9 @@ def _send(served: Served, frame: pd.DataFrame, labels: bool = False) -> None:
         for rec in records(frame):
             assert client.post("/invocations", json={"dataframe_records": [rec]}).is_success
         if labels:
-            body = [{"key": k, "label": float(c)} for k, c in zip(frame.dteday, frame.cnt)]
+            body = [
+                {"key": k, "label": float(c)} for k, c in zip(frame.dteday, frame.cnt, strict=True)
+            ]
             assert client.post("/feedback", json=body).json()["unmatched"] == 0
 
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.metrics import accuracy_score, roc_auc_score
 
 from tabpipe.monitoring.performance import (
     cbpe_accuracy,
@@ -40,7 +40,7 @@ def _adult_like() -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_bootstrap_interval_brackets_the_value() -> None:
-    x, y = _adult_like()
+    _x, y = _adult_like()
     rng = np.random.default_rng(0)
     proba = np.clip(y * 0.7 + rng.uniform(0, 0.3, len(y)), 0, 1)
     output = np.column_stack([1 - proba, proba])

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 import pytest
@@ -24,7 +24,7 @@ from tabpipe.artifacts import TABLE
 from tabpipe.cli import app
 from tabpipe.errors import MonitoringError
 from tabpipe.monitoring.alerts import list_alerts
-from tabpipe.monitoring.monitor import champion_spec, run_artifact_id
+from tabpipe.monitoring.monitor import champion_spec, monitor, run_artifact_id
 from tabpipe.registry import Registry
 from tabpipe.retraining.policy import evaluate, run_policies
 from tabpipe.retraining.retrain import retrain, retrain_history
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.slow
 
 
 class _Hook(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
+    received: ClassVar[list[dict[str, Any]]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
@@ -66,6 +66,57 @@ def _served_version(served: Served) -> str:
     return str(body["model_version"])
 
 
+def _check_label_and_schedule_policies(ws: Workspace) -> None:
+    # the labels policy counts only rows the champion has not learned from
+    spec = champion_spec(ws, Registry(ws).resolve("bike"))
+    result = monitor(ws, "bike")
+    labels_policy = type(spec).model_validate(
+        {
+            **spec.model_dump(),
+            "monitoring": {
+                **spec.monitoring.model_dump(),
+                "policies": [{"when": "labels", "min_labels": 50, "then": "retrain"}],
+            },
+        }
+    )
+    assert evaluate(ws, "bike", result, labels_policy) != []
+    schedule = type(spec).model_validate(
+        {
+            **spec.model_dump(),
+            "monitoring": {
+                **spec.monitoring.model_dump(),
+                "policies": [{"when": "schedule", "every": "1w", "then": "retrain"}],
+            },
+        }
+    )
+    assert evaluate(ws, "bike", result, schedule) == []
+
+
+def _promote_rollback_history(tmp_path: Path, served: Served) -> None:
+    # 6. promote, roll back and the history, from the command line
+    cli = CliRunner()
+    ws_opt = ["--workspace", str(tmp_path)]
+    rolled = cli.invoke(app, ["rollback", "bike", "--reason", "check", *ws_opt])
+    assert rolled.exit_code == 0 and "version 1" in rolled.output
+    assert _served_version(served) == "1"
+    promoted = cli.invoke(app, ["promote", "bike", "2", "--actor", "ops", *ws_opt])
+    assert promoted.exit_code == 0 and "version 2" in promoted.output
+    history = cli.invoke(app, ["history", "bike", *ws_opt])
+    assert history.exit_code == 0
+    assert "ops" in history.output and "challenger" in history.output
+    with Workspace(tmp_path) as ws:
+        moves = [(e["alias"], e["version"], e["actor"]) for e in Registry(ws).history("bike")]
+    assert moves == [
+        ("champion", 1, "tabpipe run"),
+        ("challenger", 2, "test"),
+        ("champion", 2, "test"),
+        ("champion", 1, moves[3][2]),
+        ("champion", 2, "ops"),
+    ]
+    unknown = cli.invoke(app, ["promote", "bike", "9", *ws_opt])
+    assert unknown.exit_code == 1 and "no version 9" in unknown.output
+
+
 def test_the_whole_loop(tmp_path: Path, webhook: str) -> None:
     served = train_bike(
         tmp_path,
@@ -93,7 +144,7 @@ def test_the_whole_loop(tmp_path: Path, webhook: str) -> None:
         # 1. a stable period: the 2011 rows the model never trained on
         for rec in records(held):
             assert client.post("/invocations", json={"dataframe_records": [rec]}).is_success
-        labels = [{"key": k, "label": float(c)} for k, c in zip(held.dteday, held.cnt)]
+        labels = [{"key": k, "label": float(c)} for k, c in zip(held.dteday, held.cnt, strict=True)]
         assert client.post("/feedback", json=labels).json()["matched"] == len(held)
     with Workspace(tmp_path) as ws:
         quiet = run_policies(ws, "bike")
@@ -106,7 +157,7 @@ def test_the_whole_loop(tmp_path: Path, webhook: str) -> None:
             assert client.post("/invocations", json={"dataframe_records": [rec]}).is_success
         # 3. labels arrive late, by user key: so far for January to September only
         known = year_2012[year_2012.dteday < "2012-10-01"]
-        late = [{"key": k, "label": int(c)} for k, c in zip(known.dteday, known.cnt)]
+        late = [{"key": k, "label": int(c)} for k, c in zip(known.dteday, known.cnt, strict=True)]
         body = client.post("/feedback", json={"labels": late}).json()
         assert body["matched"] == len(known) and body["unmatched"] == 0
 
@@ -149,53 +200,9 @@ def test_the_whole_loop(tmp_path: Path, webhook: str) -> None:
         assert Registry(ws).resolve("bike").version == 2
         events = retrain_history(ws, "bike")
         assert [bool(e["promoted"]) for e in events] == [True, False]
-        # the labels policy counts only rows the champion has not learned from
-        spec = champion_spec(ws, Registry(ws).resolve("bike"))
-        from tabpipe.monitoring.monitor import monitor
+        _check_label_and_schedule_policies(ws)
 
-        result = monitor(ws, "bike")
-        labels_policy = spec.model_copy(
-            update={
-                "monitoring": spec.monitoring.model_copy(
-                    update={"policies": ({"when": "labels", "min_labels": 50, "then": "retrain"},)}
-                )
-            }
-        )
-        labels_policy = type(spec).model_validate(labels_policy.model_dump())
-        assert evaluate(ws, "bike", result, labels_policy) != []
-        schedule = type(spec).model_validate(
-            {
-                **spec.model_dump(),
-                "monitoring": {
-                    **spec.monitoring.model_dump(),
-                    "policies": [{"when": "schedule", "every": "1w", "then": "retrain"}],
-                },
-            }
-        )
-        assert evaluate(ws, "bike", result, schedule) == []
-
-    # 6. promote, roll back and the history, from the command line
-    cli = CliRunner()
-    ws_opt = ["--workspace", str(tmp_path)]
-    rolled = cli.invoke(app, ["rollback", "bike", "--reason", "check", *ws_opt])
-    assert rolled.exit_code == 0 and "version 1" in rolled.output
-    assert _served_version(served) == "1"
-    promoted = cli.invoke(app, ["promote", "bike", "2", "--actor", "ops", *ws_opt])
-    assert promoted.exit_code == 0 and "version 2" in promoted.output
-    history = cli.invoke(app, ["history", "bike", *ws_opt])
-    assert history.exit_code == 0
-    assert "ops" in history.output and "challenger" in history.output
-    with Workspace(tmp_path) as ws:
-        moves = [(e["alias"], e["version"], e["actor"]) for e in Registry(ws).history("bike")]
-    assert moves == [
-        ("champion", 1, "tabpipe run"),
-        ("challenger", 2, "test"),
-        ("champion", 2, "test"),
-        ("champion", 1, moves[3][2]),
-        ("champion", 2, "ops"),
-    ]
-    unknown = cli.invoke(app, ["promote", "bike", "9", *ws_opt])
-    assert unknown.exit_code == 1 and "no version 9" in unknown.output
+    _promote_rollback_history(tmp_path, served)
 
 
 def test_retrain_needs_labels(tmp_path: Path) -> None:

@@ -283,31 +283,21 @@ def history(
     from tabpipe.retraining.retrain import retrain_history
 
     with errors(), open_workspace(workspace, db_url) as ws:
-        table = Table(title=f"{name}: alias history")
-        for col in ("at", "alias", "version", "previous", "actor", "reason"):
-            table.add_column(col)
+        print(f"{'at':<19}  {'alias':<10}  {'version':>7}  {'previous':>8}  {'actor':<16}  reason")
         for e in Registry(ws).history(name):
-            table.add_row(
-                f"{e['at']:%Y-%m-%d %H:%M:%S}",
-                e["alias"],
-                str(e["version"]),
-                "–" if e["previous"] is None else str(e["previous"]),
-                e["actor"],
-                e["reason"],
+            previous = "-" if e["previous"] is None else str(e["previous"])
+            print(
+                f"{e['at']:%Y-%m-%d %H:%M:%S}  {e['alias']:<10}  {e['version']:>7}  "
+                f"{previous:>8}  {e['actor']:<16}  {e['reason']}"
             )
-        out.print(table)
         events = retrain_history(ws, name)
         if events:
-            table = Table(title=f"{name}: retraining decisions")
-            for col in ("at", "trigger", "champion", "challenger", "promoted", "reason"):
-                table.add_column(col)
+            print()
+            print(
+                f"{'at':<19}  {'trigger':<16}  {'champion':>8}  {'challenger':>10}  promoted  reason"
+            )
             for r in events:
-                table.add_row(
-                    f"{r['at']:%Y-%m-%d %H:%M:%S}",
-                    r["trigger"],
-                    str(r["champion"]),
-                    str(r["challenger"]),
-                    "yes" if r["promoted"] else "no",
-                    r["reason"],
+                print(
+                    f"{r['at']:%Y-%m-%d %H:%M:%S}  {r['trigger']:<16}  {r['champion']!s:>8}  "
+                    f"{r['challenger']!s:>10}  {'yes' if r['promoted'] else 'no':<8}  {r['reason']}"
                 )
-            out.print(table)
