@@ -111,3 +111,49 @@ def test_monitor_command_prints_a_table_and_writes_the_report(
 
         alerts = list_alerts(ws, "bike")
     assert alerts and alerts[-1]["kind"] == "drift"
+
+
+def test_a_classifier_gets_measured_and_estimated_performance(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from tabpipe import api
+    from tabpipe.config import build_spec
+    from tabpipe.serving.app import ServeSettings, create_app
+
+    titanic = pd.read_csv(Path(__file__).parents[1] / "data" / "titanic.csv")
+    titanic.iloc[:600].to_csv(tmp_path / "titanic.csv", index=False)
+    spec = build_spec(
+        {
+            "source": {"path": str(tmp_path / "titanic.csv")},
+            "target": "Survived",
+            "time_budget": 5,
+            "models": ["linear"],
+            "split": {"folds": 3},
+        }
+    )
+    with Workspace(tmp_path) as ws:
+        api.run(spec, ws, show_progress=False)
+    later = titanic.iloc[600:].drop(columns=["Survived"])
+    with TestClient(create_app(ServeSettings(workspace=tmp_path, model="titanic"))) as client:
+        r = client.post(
+            "/invocations",
+            json={"dataframe_split": json.loads(later.to_json(orient="split", index=False))},
+        )
+        assert r.status_code == 200, r.text
+        rid = r.headers["x-request-id"]
+        labels = [
+            {"request_id": rid, "row": i, "label": int(y)}
+            for i, y in enumerate(titanic["Survived"].iloc[600:800])
+        ]
+        assert client.post("/feedback", json=labels).json()["matched"] == 200
+        wrong = client.post("/feedback", json=[{"request_id": rid, "label": 7}])
+        assert wrong.status_code == 400 and "valid classes" in wrong.json()["error"]
+    with Workspace(tmp_path) as ws:
+        result = monitor(ws, "titanic", spec=MonitoringSpec(window={"rows": 300}, min_rows=50))
+    window = result.windows[0]
+    assert result.metric == "roc_auc" and window.labelled == 200
+    assert window.performance is not None and window.performance.rows == 200
+    assert window.performance.low is not None and window.performance.low < window.performance.value
+    assert window.estimated is not None and 0.5 < window.estimated.value <= 1.0
+    # the estimate (no labels used) lands near the measured value on the same rows
+    assert abs(window.estimated.value - window.performance.value) < 0.1
