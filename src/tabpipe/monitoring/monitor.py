@@ -65,6 +65,10 @@ class WindowResult(BaseModel):
     quality: dict[str, float] = Field(default_factory=dict)
     operations: Operations
     prediction_mean: float | None = None
+    prediction_quantiles: list[float] | None = Field(
+        None, description="5th, 25th, 50th, 75th and 95th percentiles (regression)."
+    )
+    prediction_shares: dict[str, float] | None = Field(None, description="Class shares.")
 
 
 class Finding(BaseModel):
@@ -250,6 +254,11 @@ def _window(
     result.quality = _quality(ok)
     if manifest.task == "regression":
         result.prediction_mean = float(current[PREDICTION].mean())
+        quantiles = current[PREDICTION].quantile([0.05, 0.25, 0.5, 0.75, 0.95])
+        result.prediction_quantiles = [float(q) for q in quantiles]
+    else:
+        shares = current[PREDICTION].astype(str).value_counts(normalize=True)
+        result.prediction_shares = {str(k): float(v) for k, v in shares.items()}
     if not too_small:
         result.tests = drift_tests(ref, current, spec.effect, spec.alpha, prediction=PREDICTION)
         result.drifted = sorted({t.feature for t in result.tests if t.alarm})

@@ -21,6 +21,7 @@ STYLE = (
 
 def _fig_html(fig: go.Figure, first: bool) -> str:
     fig.update_layout(height=360, margin={"l": 50, "r": 20, "t": 40, "b": 40})
+    fig.update_xaxes(dtick=1)
     return str(pio.to_html(fig, include_plotlyjs=first, full_html=False))
 
 
@@ -87,12 +88,33 @@ def _performance_figure(result: MonitorResult) -> go.Figure:
 
 def _prediction_figure(result: MonitorResult) -> go.Figure:
     fig = go.Figure()
-    rows = [w for w in result.windows if w.prediction_mean is not None]
-    if rows:
+    boxes = [w for w in result.windows if w.prediction_quantiles]
+    if boxes:
+        q = [w.prediction_quantiles or [] for w in boxes]
         fig.add_trace(
-            go.Bar(x=[w.index for w in rows], y=[w.prediction_mean for w in rows], name="mean")
+            go.Box(
+                x=[w.index for w in boxes],
+                lowerfence=[v[0] for v in q],
+                q1=[v[1] for v in q],
+                median=[v[2] for v in q],
+                q3=[v[3] for v in q],
+                upperfence=[v[4] for v in q],
+                name="prediction (5-25-50-75-95%)",
+            )
         )
-    fig.update_layout(title="Mean prediction per window", xaxis_title="window")
+    shared = [w for w in result.windows if w.prediction_shares]
+    classes = sorted({c for w in shared for c in w.prediction_shares or {}})
+    for cls in classes:
+        fig.add_trace(
+            go.Bar(
+                x=[w.index for w in shared],
+                y=[(w.prediction_shares or {}).get(cls, 0.0) for w in shared],
+                name=f"predicted {cls}",
+            )
+        )
+    fig.update_layout(
+        title="Prediction distribution per window", xaxis_title="window", barmode="stack"
+    )
     return fig
 
 
