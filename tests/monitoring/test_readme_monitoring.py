@@ -28,7 +28,7 @@ README = Path(__file__).parents[2] / "README.md"
 
 def _readme_commands() -> list[list[str]]:
     text = README.read_text(encoding="utf-8")
-    block = text.split("## Monitoring and retraining", 1)[1].split("```bash", 1)[1]
+    block = text.split("## Monitoring and retraining", 1)[1].split("```shell", 1)[1]
     block = block.split("```", 1)[0]
     return [shlex.split(line) for line in block.strip().splitlines()]
 
