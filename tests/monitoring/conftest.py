@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from bikes import Served, train_bike
+
+from monitoring.bikes import Served, train_bike
 
 
 @pytest.fixture(scope="session")

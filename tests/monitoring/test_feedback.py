@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from bikes import Served, records
 from typer.testing import CliRunner
 
+from monitoring.bikes import Served, records
 from tabpipe.cli import app
 from tabpipe.errors import FeedbackError
 from tabpipe.monitoring.feedback import FeedbackItem, check_label, items_from_frame

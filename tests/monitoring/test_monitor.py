@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from bikes import Served, records
 from typer.testing import CliRunner
 
+from monitoring.bikes import Served, records
 from tabpipe.artifacts import TABLE
 from tabpipe.cli import app
 from tabpipe.monitoring import report

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from bikes import Served, records
 
+from monitoring.bikes import Served, records
 from tabpipe.monitoring.logstore import read_log
 from tabpipe.packaging.bundle import read_manifest
 from tabpipe.registry import Registry

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from bikes import records, train_bike
 from typer.testing import CliRunner
 
+from monitoring.bikes import records, train_bike
 from tabpipe.cli import app
 from tabpipe.monitoring.logstore import read_log
 from tabpipe.registry import Registry

@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 
 import pandas as pd
 import pytest
-from bikes import Served, records, train_bike
 from typer.testing import CliRunner
 
+from monitoring.bikes import Served, records, train_bike
 from tabpipe.artifacts import TABLE
 from tabpipe.cli import app
 from tabpipe.errors import MonitoringError
