@@ -15,7 +15,6 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -27,7 +26,7 @@ from tabpipe.monitoring.alerts import list_alerts
 from tabpipe.monitoring.monitor import champion_spec, monitor, run_artifact_id
 from tabpipe.registry import Registry
 from tabpipe.retraining.policy import evaluate, run_policies
-from tabpipe.retraining.retrain import retrain, retrain_history
+from tabpipe.retraining.retrain import RetrainDecision, retrain, retrain_history
 from tabpipe.workspace import Workspace
 
 pytestmark = pytest.mark.slow
@@ -117,6 +116,17 @@ def _promote_rollback_history(tmp_path: Path, served: Served) -> None:
     assert unknown.exit_code == 1 and "no version 9" in unknown.output
 
 
+def _check_decision(decision: RetrainDecision | None) -> None:
+    assert decision is not None and decision.promoted, decision
+    assert decision.trigger == "performance"
+    assert decision.champion == 1 and decision.challenger == 2
+    assert decision.challenger_score is not None and decision.champion_score is not None
+    # measurably better on the same newest 60 labelled rows: the intervals do not overlap
+    assert decision.challenger_score.high is not None and decision.champion_score.low is not None
+    assert decision.challenger_score.high < decision.champion_score.low
+    assert decision.holdout_rows == 60 and decision.training_rows == 250
+
+
 def test_the_whole_loop(tmp_path: Path, webhook: str) -> None:
     served = train_bike(
         tmp_path,
@@ -150,6 +160,10 @@ def test_the_whole_loop(tmp_path: Path, webhook: str) -> None:
         quiet = run_policies(ws, "bike")
     assert quiet.triggered == [] and quiet.decision is None  # no false alarm
     assert _Hook.received == []
+    # too few labels to retrain yet: refused with the count and what to do
+    refused = CliRunner().invoke(app, ["retrain", "bike", "-q", "--workspace", str(tmp_path)])
+    assert refused.exit_code == 1
+    assert f"{len(held)} labelled predictions" in refused.output and "feedback" in refused.output
 
     with served.client() as client:
         # 2. 2012 arrives as traffic, one day per request
@@ -174,15 +188,7 @@ def test_the_whole_loop(tmp_path: Path, webhook: str) -> None:
     kinds = {t.finding.kind for t in outcome.triggered}
     assert kinds == {"drift", "performance"}
     assert {h["kind"] for h in _Hook.received} == {"drift", "performance"}
-    decision = outcome.decision
-    assert decision is not None and decision.promoted, decision
-    assert decision.trigger == "performance"
-    assert decision.champion == 1 and decision.challenger == 2
-    assert decision.challenger_score is not None and decision.champion_score is not None
-    # measurably better on the same newest 60 labelled rows: the intervals do not overlap
-    assert decision.challenger_score.high is not None and decision.champion_score.low is not None
-    assert decision.challenger_score.high < decision.champion_score.low
-    assert decision.holdout_rows == 60 and decision.training_rows == 250
+    _check_decision(outcome.decision)
 
     # 5. the server answers from the new version
     assert _served_version(served) == "2"
@@ -203,14 +209,3 @@ def test_the_whole_loop(tmp_path: Path, webhook: str) -> None:
         _check_label_and_schedule_policies(ws)
 
     _promote_rollback_history(tmp_path, served)
-
-
-def test_retrain_needs_labels(tmp_path: Path) -> None:
-    served = train_bike(tmp_path, "bike")
-    with served.client() as client:
-        for rec in records(served.frame.iloc[400:420]):
-            client.post("/invocations", json={"dataframe_records": [rec]})
-    result = CliRunner().invoke(app, ["retrain", "bike", "-q", "--workspace", str(tmp_path)])
-    assert result.exit_code == 1
-    assert "0 labelled predictions" in result.output and "feedback" in result.output
-    assert pd.Series(dtype=float).empty
