@@ -51,3 +51,12 @@ def test_alerts_on_postgresql(tmp_path: Path, pg_url: str) -> None:
         raise_alert(ws, _alert(name).model_copy(update={"kind": "performance"}))
         rows = list_alerts(ws, name)
     assert [r["kind"] for r in rows] == ["drift", "performance"]
+
+
+def test_the_same_alert_is_not_raised_twice(tmp_path: Path) -> None:
+    with Workspace(tmp_path) as ws:
+        raise_alert(ws, _alert("m"))
+        assert raise_alert(ws, _alert("m")) == "duplicate"
+        other = _alert("m").model_copy(update={"window": "window 3"})
+        assert raise_alert(ws, other) is None
+        assert len(list_alerts(ws, "m")) == 2

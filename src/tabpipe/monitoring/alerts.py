@@ -30,7 +30,23 @@ class Alert(BaseModel):
 
 
 def raise_alert(ws: Workspace, alert: Alert, webhook: str | None = None) -> str | None:
-    """Store, log and (optionally) post one alert; returns the delivery status."""
+    """Store, log and (optionally) post one alert; returns the delivery status.
+
+    The same alert (model, version, kind, window) raised again by a later
+    monitoring run of the same data is not stored or posted twice
+    (returns ``"duplicate"``).
+    """
+    a = md.alerts
+    seen = ws.meta.one(
+        select(a.c.id).where(
+            a.c.name == alert.name,
+            a.c.version == alert.version,
+            a.c.kind == alert.kind,
+            a.c.window_label == alert.window,
+        )
+    )
+    if seen is not None:
+        return "duplicate"
     delivered = None
     if webhook:
         delivered = _post(webhook, alert)
