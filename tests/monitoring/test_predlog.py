@@ -60,7 +60,7 @@ def test_http_traffic_is_logged_with_inputs_outputs_keys_and_flags(fresh: Served
     assert mine.iloc[1]["in_weathersit"] == "snowstorm"
     assert (mine["latency_ms"] > 0).all()
     assert ok[ok["request_id"] == "req-42"]["prediction"].notna().all()
-    assert "missing column" in frame.loc[frame["status"] == "error", "error"].iloc[0]
+    assert "missing required column" in frame.loc[frame["status"] == "error", "error"].iloc[0]
 
 
 def test_a_full_queue_drops_and_counts_without_blocking(fresh: Served, tmp_path: Path) -> None:
