@@ -31,10 +31,11 @@ class Served:
     name: str
     frame: pd.DataFrame
 
-    def client(self, **log: object) -> TestClient:
+    def client(self, poll_seconds: float = 5.0, **log: object) -> TestClient:
         settings = ServeSettings(
             workspace=self.root,
             model=self.name,
+            poll_seconds=poll_seconds,
             prediction_log=LogSettings(key_column="dteday", flush_seconds=0.05, **log),  # type: ignore[arg-type]
         )
         return TestClient(create_app(settings))

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from monitoring.bikes import Served, records, train_bike
@@ -24,7 +26,7 @@ from tabpipe.cli import app
 from tabpipe.errors import MonitoringError
 from tabpipe.monitoring.alerts import list_alerts
 from tabpipe.monitoring.monitor import champion_spec, monitor, run_artifact_id
-from tabpipe.registry import Registry
+from tabpipe.registry import ModelVersion, Registry
 from tabpipe.retraining.policy import evaluate, run_policies
 from tabpipe.retraining.retrain import RetrainDecision, retrain, retrain_history
 from tabpipe.workspace import Workspace
@@ -55,14 +57,31 @@ def webhook() -> Iterator[str]:
     server.shutdown()
 
 
-def _served_version(served: Served) -> str:
-    first = records(served.frame.iloc[:1])[0]
-    with served.client() as client:
-        body = client.post(
-            "/v2/models/bike/infer",
-            json={"inputs": [{"name": k, "data": [v]} for k, v in first.items()]},
-        ).json()
+FIRST = {
+    "season": 1,
+    "mnth": 1,
+    "holiday": 0,
+    "weekday": 6,
+    "workingday": 0,
+    "weathersit": "mist",
+    "temp": 0.34,
+    "atemp": 0.36,
+    "hum": 0.8,
+    "windspeed": 0.16,
+}
+
+
+def _version_of(client: TestClient) -> str:
+    body = client.post(
+        "/v2/models/bike/infer",
+        json={"inputs": [{"name": k, "data": [v]} for k, v in FIRST.items()]},
+    ).json()
     return str(body["model_version"])
+
+
+def _served_version(served: Served) -> str:
+    with served.client() as client:
+        return _version_of(client)
 
 
 def _check_label_and_schedule_policies(ws: Workspace) -> None:
@@ -127,6 +146,17 @@ def _check_decision(decision: RetrainDecision | None) -> None:
     assert decision.holdout_rows == 60 and decision.training_rows == 250
 
 
+def _refuses_a_holdout_larger_than_the_labels(tmp_path: Path, v1: ModelVersion) -> None:
+    with Workspace(tmp_path) as ws:
+        # too few rows to judge on: refused with a reason, nothing trained
+        tight = champion_spec(ws, v1)
+        tight = tight.model_copy(
+            update={"retraining": tight.retraining.model_copy(update={"holdout_rows": 5000})}
+        )
+        with pytest.raises(MonitoringError, match="labelled predictions"):
+            retrain(ws, "bike", spec=tight)
+
+
 def test_the_whole_loop(tmp_path: Path, webhook: str) -> None:
     served = train_bike(
         tmp_path,
@@ -175,23 +205,24 @@ def test_the_whole_loop(tmp_path: Path, webhook: str) -> None:
         body = client.post("/feedback", json={"labels": late}).json()
         assert body["matched"] == len(known) and body["unmatched"] == 0
 
-    with Workspace(tmp_path) as ws:
-        # too few rows to judge on: refused with a reason, nothing trained
-        tight = champion_spec(ws, v1)
-        tight = tight.model_copy(
-            update={"retraining": tight.retraining.model_copy(update={"holdout_rows": 5000})}
-        )
-        with pytest.raises(MonitoringError, match="labelled predictions"):
-            retrain(ws, "bike", spec=tight)
-        # 4. drift and the performance drop are detected; the policy retrains
-        outcome = run_policies(ws, "bike", actor="test")
+    _refuses_a_holdout_larger_than_the_labels(tmp_path, v1)
+    # a server that stays up through the retraining and follows the champion alias
+    with served.client(poll_seconds=0.2) as live:
+        assert _version_of(live) == "1"
+        with Workspace(tmp_path) as ws:
+            # 4. drift and the performance drop are detected; the policy retrains
+            outcome = run_policies(ws, "bike", actor="test")
+        # 5. the running server answers from the new version (hot swap, no restart)
+        deadline = time.monotonic() + 20
+        while _version_of(live) != "2" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _version_of(live) == "2"
     kinds = {t.finding.kind for t in outcome.triggered}
     assert kinds == {"drift", "performance"}
     assert {h["kind"] for h in _Hook.received} == {"drift", "performance"}
     _check_decision(outcome.decision)
 
-    # 5. the server answers from the new version
-    assert _served_version(served) == "2"
+    assert _served_version(served) == "2"  # and a restarted one too
 
     with Workspace(tmp_path) as ws:
         alerts = list_alerts(ws, "bike")
