@@ -12,16 +12,17 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, Field, model_validator
 
 from tabpipe.errors import FeedbackError
-from tabpipe.monitoring.logstore import feedback_folder, known_ids
 from tabpipe.packaging.bundle import Manifest
 from tabpipe.serving.predlog import key_text, write_part
+
+if TYPE_CHECKING:  # the serving path imports this module and stays free of pandas
+    import pandas as pd
 
 MAX_REPORTED = 100
 
@@ -93,6 +94,8 @@ def record_feedback(
     workspace: Path, manifest: Manifest, items: list[FeedbackItem]
 ) -> FeedbackResult:
     """Validate every label first, then store them all as one part and report matches."""
+    from tabpipe.monitoring.logstore import feedback_folder, known_ids
+
     labels = [check_label(item.label, manifest, f"labels[{i}]") for i, item in enumerate(items)]
     request_ids = [i.request_id for i in items if i.request_id is not None]
     keys = [i.key for i in items if i.key is not None]
