@@ -42,8 +42,13 @@ def run(
     *,
     show_progress: bool = True,
     console: Console | None = None,
+    promote: bool = True,
 ) -> RunSummary:
-    """Run the whole pipeline for ``spec``; register the bundle and make it champion."""
+    """Run the whole pipeline for ``spec``; register the bundle and make it champion.
+
+    With ``promote=False`` the new version is registered but the champion alias
+    stays where it is (retraining promotes only a challenger that wins).
+    """
     runner = Runner(workspace, TRAINING_STAGES, console=console, show_progress=show_progress)
     run_id, resumed = runner.start_run(spec)
     try:
@@ -79,7 +84,8 @@ def run(
                 "family": manifest.family,
             },
         )
-        _promote_if_new(registry, version, run_id)
+        if promote:
+            _promote_if_new(registry, version, run_id)
         runner.record(
             run_id,
             "register",
@@ -152,11 +158,33 @@ def predict_file(
     *,
     alias: str = CHAMPION,
     runtime: Runtime = "onnx",
+    key_column: str | None = None,
 ) -> pd.DataFrame:
-    """Batch scoring of a CSV or Parquet file with the model an alias points to."""
+    """Batch scoring of a CSV or Parquet file with the model an alias points to.
+
+    The rows are written to the prediction log too (source ``batch``), with
+    ``key_column`` as the user key that late labels can refer to.
+    """
+    from tabpipe.serving.predlog import log_batch
+
     version = Registry(workspace).resolve(name, alias)
     frame = read_source(SourceSpec(path=str(source)))
-    scored = score(frame, version.path, runtime)
+    started = time.perf_counter()
+    predictor = load_predictor(version.path, runtime)
+    wanted = {*predictor.manifest.signature.names, key_column}
+    columns = {c: frame[c].tolist() for c in frame.columns if c in wanted}
+    prediction = predictor.predict(predictor.manifest.signature.to_feeds(columns))
+    elapsed = (time.perf_counter() - started) * 1000
+    scored = with_predictions(frame, prediction, predictor.manifest)
+    log_batch(
+        workspace.root,
+        predictor.manifest,
+        version.version,
+        columns,
+        prediction,
+        elapsed,
+        key_column=key_column,
+    )
     tmp = output.with_name(f".{output.name}.tmp")
     if output.suffix.lower() in {".parquet", ".pq"}:
         scored.to_parquet(tmp, index=False)

@@ -28,6 +28,7 @@ from tabpipe.data.sources.spec import (
     resolve_relative,
 )
 from tabpipe.errors import ConfigError
+from tabpipe.monitoring.spec import MonitoringSpec, RetrainingSpec
 
 Task = Literal["binary", "multiclass", "regression"]
 TaskOrAuto = Literal["auto", "binary", "multiclass", "regression"]
@@ -185,6 +186,8 @@ class PipelineSpec(_Spec):
     columns: dict[str, ColumnDeclaration] = Field(
         default_factory=dict, description="Per-column declarations (the data contract)."
     )
+    monitoring: MonitoringSpec = MonitoringSpec()
+    retraining: RetrainingSpec = RetrainingSpec()
 
     @field_validator("source", mode="before")
     @classmethod

@@ -15,8 +15,10 @@ so ``except ValueError`` keeps working::
     ├── BundleError (ValueError)         a bundle on disk is corrupt or tampered with
     ├── NotFoundError (LookupError)      a model, version, alias, snapshot or run is unknown
     ├── RequestError (ValueError)        a prediction request does not fit the signature
-    │   └── PayloadTooLargeError         too many rows or bytes in one request
-    └── StoreError (RuntimeError)        the metadata store or artifact store failed
+    │   ├── PayloadTooLargeError         too many rows or bytes in one request
+    │   └── FeedbackError                a label does not fit the model (type, class, id)
+    ├── StoreError (RuntimeError)        the metadata store or artifact store failed
+    └── MonitoringError (RuntimeError)   monitoring or retraining cannot proceed
 
 Messages name the object at fault, the bad value and how to fix it.
 """
@@ -81,3 +83,11 @@ class PayloadTooLargeError(RequestError):
 
 class StoreError(TabpipeError, RuntimeError):
     """The metadata store or the artifact store failed."""
+
+
+class FeedbackError(RequestError):
+    """A label does not fit the model: wrong type, unknown class, no id or key."""
+
+
+class MonitoringError(TabpipeError, RuntimeError):
+    """Monitoring or retraining cannot proceed (no log, no reference, no labels)."""

@@ -129,6 +129,35 @@ alias_events = Table(
     Column("at", DateTime(timezone=True), nullable=False),
 )
 
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, index=True),
+    Column("version", Integer, nullable=True),
+    Column("kind", String(40), nullable=False),
+    Column("window_label", String(100), nullable=True),
+    Column("message", Text, nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("delivered", String(200), nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+retrain_events = Table(
+    "retrain_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, index=True),
+    Column("champion", Integer, nullable=True),
+    Column("challenger", Integer, nullable=True),
+    Column("promoted", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("trigger", String(200), nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -195,11 +224,13 @@ def _redact(url: str) -> str:
 
 __all__ = [
     "MetadataStore",
+    "alerts",
     "alias_events",
     "aliases",
     "artifacts",
     "model_versions",
     "models",
+    "retrain_events",
     "runs",
     "select",
     "snapshots",

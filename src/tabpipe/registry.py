@@ -101,6 +101,35 @@ class Registry:
                 )
             )
 
+    def promote(self, name: str, version: int, *, actor: str, reason: str) -> ModelVersion:
+        """Make ``version`` the champion (the server follows the alias)."""
+        self.set_alias(name, CHAMPION, version, actor=actor, reason=reason)
+        return self.get(name, version)
+
+    def rollback(self, name: str, *, actor: str, reason: str) -> ModelVersion:
+        """Point the champion back at the version it held before its last move."""
+        e = md.alias_events
+        current = self.resolve(name, CHAMPION).version
+        events = self.ws.meta.all(
+            select(e).where(e.c.name == name, e.c.alias == CHAMPION).order_by(e.c.id.desc())
+        )
+        last = next(
+            (
+                ev
+                for ev in events
+                if ev["version"] == current and ev["previous"] not in (None, current)
+            ),
+            None,
+        )
+        if last is None:
+            raise NotFoundError(
+                f"model {name!r} has no earlier champion to roll back to; "
+                "use `tabpipe promote NAME VERSION` to pick one"
+            )
+        previous = int(last["previous"])
+        self.set_alias(name, CHAMPION, previous, actor=actor, reason=reason)
+        return self.get(name, previous)
+
     def get(self, name: str, version: int) -> ModelVersion:
         v = md.model_versions
         row = self.ws.meta.one(select(v).where(v.c.name == name, v.c.version == version))

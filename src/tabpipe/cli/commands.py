@@ -158,6 +158,9 @@ def serve(
         float, typer.Option(help="How often to check the alias for a new version (0: never).")
     ] = 5.0,
     max_rows: Annotated[int, typer.Option(help="Rows per JSON request.")] = 10_000,
+    log_key: Annotated[
+        str | None, typer.Option(help="Request column logged as the user key for late labels.")
+    ] = None,
     workspace: WorkspaceOpt = None,
     db_url: DbOpt = None,
 ) -> None:
@@ -166,6 +169,7 @@ def serve(
 
     from tabpipe.serving import logs
     from tabpipe.serving.app import SETTINGS_ENV, ServeSettings, create_app
+    from tabpipe.serving.predlog import LogSettings
     from tabpipe.workspace import Workspace
 
     with errors():
@@ -183,6 +187,7 @@ def serve(
             api_keys_file=api_keys_file,
             poll_seconds=poll_seconds,
             max_rows=max_rows,
+            prediction_log=LogSettings(key_column=log_key),
         )
         logs.configure()
         err.print(f"serving {name}@{alias} on http://{host}:{port}")

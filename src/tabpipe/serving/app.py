@@ -39,6 +39,7 @@ from tabpipe.serving.errors import (
     handle_tabpipe_error,
     handle_unexpected,
 )
+from tabpipe.serving.feedback import feedback_router
 from tabpipe.serving.service import Service, content_type, query_flag, read_body
 from tabpipe.serving.settings import ServeSettings
 from tabpipe.ui.predict_page import predict_router
@@ -70,6 +71,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
     _operations(app, svc)
     _metadata(app, svc)
     app.include_router(predict_router(svc.holder.get))  # the prediction page at /
+    if settings.workspace is not None:  # late labels for the prediction log (monitoring)
+        app.include_router(
+            feedback_router(settings.workspace, lambda: svc.holder.get().manifest, svc.log)
+        )
     endpoints = frozenset(
         path for r in app.routes if "{" not in (path := str(getattr(r, "path", "{")))
     )
@@ -161,10 +166,10 @@ def _inference(app: FastAPI, svc: Service) -> None:
         columns = protocols.parse_oip(body)
         params = body.get("parameters") or {}
         explain = bool(params.get("contributions", False)) if isinstance(params, dict) else False
-        checked, prediction, contributions = await svc.predict(
-            loaded, columns, max_rows=settings.max_rows, explain=explain
-        )
         request_id = str(body.get("id") or request.scope["state"]["request_id"])
+        checked, prediction, contributions = await svc.predict(
+            loaded, columns, max_rows=settings.max_rows, explain=explain, request_id=request_id
+        )
         return _json(
             protocols.format_oip(
                 prediction,
@@ -189,7 +194,9 @@ def _inference(app: FastAPI, svc: Service) -> None:
                 f"content type {ctype!r} is not supported; send application/json or text/csv",
                 field="content-type",
             )
-        checked, prediction, _ = await svc.predict(loaded, columns, max_rows=settings.max_rows)
+        checked, prediction, _ = await svc.predict(
+            loaded, columns, max_rows=settings.max_rows, request_id=_request_id(request)
+        )
         return _json(
             {"predictions": protocols.format_records(prediction, loaded.manifest)},
             headers=svc.headers(checked, loaded),
@@ -200,7 +207,11 @@ def _inference(app: FastAPI, svc: Service) -> None:
         columns, explain = protocols.parse_records(await svc.read_json(request))
         explain = explain or query_flag(request, "contributions")
         checked, prediction, contributions = await svc.predict(
-            loaded, columns, max_rows=settings.max_rows, explain=explain
+            loaded,
+            columns,
+            max_rows=settings.max_rows,
+            explain=explain,
+            request_id=_request_id(request),
         )
         return _json(
             {
@@ -219,7 +230,7 @@ def _inference(app: FastAPI, svc: Service) -> None:
         table = await asyncio.to_thread(protocols.read_table, data, kind)
         columns = protocols.table_columns(table, loaded.manifest.signature.names)
         checked, prediction, _ = await svc.predict(
-            loaded, columns, max_rows=settings.max_batch_rows
+            loaded, columns, max_rows=settings.max_batch_rows, request_id=_request_id(request)
         )
         out = await asyncio.to_thread(
             protocols.write_scored, table, prediction, loaded.manifest, kind
@@ -233,6 +244,10 @@ def _inference(app: FastAPI, svc: Service) -> None:
     app.add_route("/invocations", invocations, methods=post)
     app.add_route("/v1/models/{name}/predict", predict_records, methods=post)
     app.add_route("/v1/models/{name}/batch", batch, methods=post)
+
+
+def _request_id(request: Request) -> str:
+    return str(request.scope["state"]["request_id"])
 
 
 async def _batch_body(request: Request, limit: int) -> tuple[str, bytes]:

@@ -6,17 +6,20 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 
-from tabpipe.errors import NotFoundError, PayloadTooLargeError, RequestError
+from tabpipe.errors import NotFoundError, PayloadTooLargeError, RequestError, TabpipeError
 from tabpipe.packaging.signature import Checked
 from tabpipe.serving.errors import NotReadyError, UnsupportedMediaTypeError
 from tabpipe.serving.holder import Loaded, ModelHolder
 from tabpipe.serving.metrics import Metrics
+from tabpipe.serving.predlog import open_log
 from tabpipe.serving.runtime import Prediction
 from tabpipe.serving.settings import ServeSettings
 
@@ -66,6 +69,11 @@ class Service:
         self.settings = settings
         self.holder = ModelHolder(settings)
         self.metrics = Metrics(settings.model)
+        # the prediction log (monitoring): never blocks nor fails a request
+        log_settings = settings.prediction_log
+        if settings.workspace is None:
+            log_settings = log_settings.model_copy(update={"enabled": False})
+        self.log = open_log(settings.workspace or Path(), settings.model, log_settings)
 
     # lifecycle ---------------------------------------------------------------
     def _loaded(self, loaded: Loaded) -> None:
@@ -111,6 +119,7 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             self.holder.close()
+            self.log.close()
             log.info("server stopped", extra={"event": "stopped"})
 
     # requests ----------------------------------------------------------------
@@ -140,22 +149,45 @@ class Service:
             )
         return self.holder.get()
 
-    def _run(self, loaded: Loaded, columns: dict[str, Any], max_rows: int, explain: bool) -> Result:
-        checked = loaded.manifest.signature.check(columns, max_rows=max_rows)
+    def _run(
+        self,
+        loaded: Loaded,
+        columns: dict[str, Any],
+        max_rows: int,
+        explain: bool,
+        request_id: str = "",
+    ) -> Result:
+        started = time.perf_counter()
+        try:
+            checked = loaded.manifest.signature.check(columns, max_rows=max_rows)
+        except TabpipeError as exc:
+            self.log.record_error(request_id, loaded.version, str(exc), started)
+            raise
         self.metrics.observe_checked(checked)
         prediction = loaded.predictor.predict(checked.feeds)
+        self.log.record(
+            request_id, loaded.version, loaded.manifest, checked.feeds, prediction, started, columns
+        )
         self.metrics.observe_prediction(prediction, loaded.version)
         contributions = loaded.predictor.contributions(checked.feeds) if explain else None
         return checked, prediction, contributions
 
     async def predict(
-        self, loaded: Loaded, columns: dict[str, Any], *, max_rows: int, explain: bool = False
+        self,
+        loaded: Loaded,
+        columns: dict[str, Any],
+        *,
+        max_rows: int,
+        explain: bool = False,
+        request_id: str = "",
     ) -> Result:
-        """Validate, predict, count; large requests and explanations run off the event loop."""
+        """Validate, predict, count, log; large requests and explanations run off the loop."""
         rows = len(next(iter(columns.values()), ()))
         if rows > THREAD_ROWS or explain:
-            return await asyncio.to_thread(self._run, loaded, columns, max_rows, explain)
-        return self._run(loaded, columns, max_rows, explain)
+            return await asyncio.to_thread(
+                self._run, loaded, columns, max_rows, explain, request_id
+            )
+        return self._run(loaded, columns, max_rows, explain, request_id)
 
     @staticmethod
     def headers(checked: Checked, loaded: Loaded) -> dict[str, str]:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from tabpipe.serving.predlog import LogSettings
 from tabpipe.serving.runtime import Runtime
 
 #: Environment variable holding API keys, comma separated (the default source of keys).
@@ -42,6 +43,10 @@ class ServeSettings(BaseModel):
         description="startup: the app starts (and accepts requests) only once the model is "
         "loaded and warmed, and fails to start if it cannot be; background: it starts at once, "
         "answers 503 and reports not ready until then.",
+    )
+    prediction_log: LogSettings = Field(
+        default_factory=LogSettings,
+        description="The prediction log (workspace mode only): batching, user key, retention.",
     )
 
     @model_validator(mode="after")

@@ -1,0 +1,458 @@
+"""The prediction log writer: every prediction, appended as Parquet parts, never in the way.
+
+``record()`` only puts a small tuple on a bounded in-memory queue; a background
+thread turns queued records into Arrow tables and writes them as atomic part
+files ``<workspace>/predictions/<model>/part-<time>-<id>.parquet`` (written to a
+hidden temporary name, then renamed). A full queue drops the record and counts
+it (``stats.dropped``, logged); a failed write is counted and logged too. A
+request never waits on the log and never fails because of it.
+
+Each logged row holds: ``request_id``, ``row`` (index in the request), ``ts``
+(UTC), ``model``, ``version``, ``source`` (http or batch), ``status`` (ok or
+error), ``error``, ``latency_ms`` (per request), ``key`` (the user key column,
+when configured), ``flags`` (data-quality flags such as ``unseen:col``,
+``range:col``, ``missing:col``), one ``in_<column>`` per validated input,
+``prediction`` and ``proba_<class>`` per class. Read it with
+:mod:`tabpipe.monitoring.logstore`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, Field
+
+from tabpipe.packaging.bundle import Manifest
+from tabpipe.packaging.signature import MISSING_CATEGORY
+from tabpipe.serving.runtime import Prediction
+
+log = logging.getLogger("tabpipe.predlog")
+
+INPUT_PREFIX = "in_"
+PART_GLOB = "part-*.parquet"
+
+
+class LogSettings(BaseModel):
+    """How the prediction log batches, where its user key comes from, how long parts live."""
+
+    enabled: bool = True
+    queue_size: int = Field(50_000, ge=1, description="Records held in memory before dropping.")
+    flush_rows: int = Field(5_000, ge=1, description="Write a part once this many rows wait.")
+    flush_seconds: float = Field(1.0, gt=0, description="...or once the oldest waited this long.")
+    retention_days: float | None = Field(
+        90.0, gt=0, description="Parts older than this are pruned; null keeps all."
+    )
+    key_column: str | None = Field(
+        None, description="A request column holding a user key for late labels (not a feature)."
+    )
+
+
+def key_text(value: Any) -> str | None:
+    """The canonical text of a user key: dates without a time as ``YYYY-MM-DD``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, datetime):
+        if (value.hour, value.minute, value.second, value.microsecond) == (0, 0, 0, 0):
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def log_folder(workspace: Path, model: str) -> Path:
+    return Path(workspace) / "predictions" / model
+
+
+def open_log(workspace: Path, model: str, settings: LogSettings) -> PredictionLog:
+    """The server's log for ``model`` (a no-op log when disabled in the settings)."""
+    return PredictionLog(log_folder(workspace, model), model, settings)
+
+
+@dataclass
+class LogStats:
+    recorded: int = 0
+    written_rows: int = 0
+    parts: int = 0
+    dropped: int = 0
+    failed_writes: int = 0
+    last_error: str | None = None
+
+
+@dataclass
+class _Record:
+    ts: float
+    request_id: str
+    version: int
+    manifest: Manifest | None
+    feeds: dict[str, np.ndarray] | None
+    prediction: Prediction | None
+    latency_ms: float
+    keys: list[Any] | None
+    source: str
+    error: str | None = None
+    rows: int = field(default=1)
+
+
+class PredictionLog:
+    """A bounded queue drained by one background thread into Parquet parts."""
+
+    def __init__(self, folder: Path, model: str, settings: LogSettings | None = None) -> None:
+        self.folder = Path(folder)
+        self.model = model
+        self.settings = settings or LogSettings()
+        self.stats = LogStats()
+        self._queue: queue.Queue[_Record | None] = queue.Queue(self.settings.queue_size)
+        self._idle = threading.Event()
+        self._idle.set()
+        self._lock = threading.Lock()
+        self._closed = not self.settings.enabled
+        self._thread = threading.Thread(target=self._drain, name="tabpipe-predlog", daemon=True)
+        if self.settings.enabled:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            prune(self.folder, self.settings.retention_days)
+            self._thread.start()
+
+    # producer side -----------------------------------------------------------------
+    def record(
+        self,
+        request_id: str,
+        version: int,
+        manifest: Manifest,
+        feeds: dict[str, np.ndarray],
+        prediction: Prediction,
+        started: float,
+        columns: Mapping[str, Any] | None = None,
+        source: str = "http",
+    ) -> None:
+        """Queue one request's rows; never raises, never blocks.
+
+        ``started`` is the request's ``time.perf_counter()`` at arrival; ``columns``
+        the raw request columns, where the configured key column is found.
+        """
+        latency_ms = (time.perf_counter() - started) * 1000
+        key = self.settings.key_column
+        keys = list(columns[key]) if key and columns is not None and key in columns else None
+        rows = len(prediction.values)
+        self._put(
+            _Record(
+                time.time(),
+                request_id or uuid.uuid4().hex,
+                version,
+                manifest,
+                feeds,
+                prediction,
+                latency_ms,
+                keys,
+                source,
+                None,
+                rows,
+            )
+        )
+
+    def record_error(
+        self, request_id: str, version: int, error: str, started: float, source: str = "http"
+    ) -> None:
+        """Queue a failed request (one row with status ``error``)."""
+        latency_ms = (time.perf_counter() - started) * 1000
+        self._put(
+            _Record(
+                time.time(),
+                request_id or uuid.uuid4().hex,
+                version,
+                None,
+                None,
+                None,
+                latency_ms,
+                None,
+                source,
+                error[:500],
+                1,
+            )
+        )
+
+    def _put(self, rec: _Record) -> None:
+        if self._closed:
+            if self.settings.enabled:
+                self.stats.dropped += rec.rows
+            return
+        try:
+            self._idle.clear()
+            self._queue.put_nowait(rec)
+            self.stats.recorded += rec.rows
+        except queue.Full:
+            self.stats.dropped += rec.rows
+            if self.stats.dropped == rec.rows or self.stats.dropped % 10_000 < rec.rows:
+                log.warning(
+                    "prediction log queue is full (%d records); %d rows dropped so far. "
+                    "Raise prediction_log.queue_size or lower flush_seconds.",
+                    self.settings.queue_size,
+                    self.stats.dropped,
+                )
+        except Exception as exc:  # the log must never fail a request
+            self.stats.dropped += rec.rows
+            self.stats.last_error = repr(exc)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything queued so far is written; False on timeout."""
+        if not self._thread.is_alive():
+            return self._queue.empty()
+        self._idle.clear()
+        try:
+            self._queue.put(_FLUSH, timeout=timeout)
+        except queue.Full:
+            return False
+        return self._idle.wait(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush and stop the writer thread (graceful shutdown)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        if not self._thread.is_alive():
+            return
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            log.error("prediction log: could not stop the writer within %.1f s", timeout)
+        self._thread.join(timeout)
+
+    # consumer side -----------------------------------------------------------------
+    def _drain(self) -> None:
+        pending: list[_Record] = []
+        pending_rows = 0
+        oldest = 0.0
+        while True:
+            wait = None
+            if pending:
+                wait = max(0.0, oldest + self.settings.flush_seconds - time.monotonic())
+            try:
+                rec = self._queue.get(timeout=wait)
+            except queue.Empty:
+                rec = _FLUSH
+            if rec is None or rec is _FLUSH:
+                self._write(pending)
+                pending, pending_rows = [], 0
+                if self._queue.empty():
+                    self._idle.set()
+                if rec is None:
+                    return
+                continue
+            if not pending:
+                oldest = time.monotonic()
+            pending.append(rec)
+            pending_rows += rec.rows
+            if pending_rows >= self.settings.flush_rows:
+                self._write(pending)
+                pending, pending_rows = [], 0
+
+    def _write(self, records: list[_Record]) -> None:
+        if not records:
+            return
+        try:
+            table = build_table(self.model, records, self.settings.key_column is not None)
+            write_part(self.folder, table)
+            self.stats.written_rows += table.num_rows
+            self.stats.parts += 1
+        except Exception as exc:  # counted and logged; the server goes on
+            self.stats.failed_writes += 1
+            self.stats.last_error = f"{type(exc).__name__}: {exc}"
+            log.error("prediction log: a part could not be written: %s", self.stats.last_error)
+
+
+_FLUSH = _Record(0.0, "", 0, None, None, None, 0.0, None, "", None, 0)
+
+
+def write_part(folder: Path, table: pa.Table) -> Path:
+    """Write ``table`` as a new part file atomically (temporary name, then rename)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    final = folder / f"part-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+    tmp = folder / f".tmp-{final.name}"
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        tmp.replace(final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return final
+
+
+def prune(folder: Path, retention_days: float | None, now: datetime | None = None) -> list[Path]:
+    """Delete parts written more than ``retention_days`` ago; returns what was deleted."""
+    if retention_days is None or not folder.exists():
+        return []
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+    removed = []
+    for part in folder.glob(PART_GLOB):
+        written = _part_time(part)
+        if written is not None and written < cutoff:
+            part.unlink(missing_ok=True)
+            removed.append(part)
+    return removed
+
+
+def _part_time(part: Path) -> datetime | None:
+    try:
+        return datetime.strptime(part.name.split("-")[1], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+    except (IndexError, ValueError):
+        return None
+
+
+def log_batch(
+    workspace: Path,
+    manifest: Manifest,
+    version: int,
+    columns: dict[str, Any],
+    prediction: Prediction,
+    latency_ms: float,
+    *,
+    key_column: str | None = None,
+) -> Path | None:
+    """Log a batch scoring synchronously as one part; a failure is logged, never raised."""
+    try:
+        feeds = manifest.signature.to_feeds(columns)
+        keys = list(columns[key_column]) if key_column and key_column in columns else None
+        rec = _Record(
+            time.time(),
+            uuid.uuid4().hex,
+            version,
+            manifest,
+            feeds,
+            prediction,
+            latency_ms,
+            keys,
+            "batch",
+            None,
+            len(prediction.values),
+        )
+        folder = log_folder(workspace, manifest.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        return write_part(folder, build_table(manifest.name, [rec], key_column is not None))
+    except Exception as exc:
+        log.error("prediction log: the batch of %s could not be logged: %s", manifest.name, exc)
+        return None
+
+
+# building the Arrow table ------------------------------------------------------------
+def build_table(model: str, records: list[_Record], with_keys: bool) -> pa.Table:
+    ok = [r for r in records if r.error is None and r.prediction is not None]
+    bad = [r for r in records if r.error is not None]
+    tables = [_ok_table(model, group, with_keys) for group in _by_version(ok)]
+    if bad:
+        tables.append(_error_table(model, bad))
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _by_version(records: list[_Record]) -> list[list[_Record]]:
+    groups: dict[int, list[_Record]] = {}
+    for rec in records:
+        groups.setdefault(rec.version, []).append(rec)
+    return list(groups.values())
+
+
+def _base_columns(model: str, records: list[_Record]) -> dict[str, pa.Array]:
+    counts = np.array([r.rows for r in records])
+    ts = np.repeat(np.array([r.ts for r in records]) * 1e6, counts).astype("int64")
+    return {
+        "request_id": pa.array(np.repeat([r.request_id for r in records], counts), pa.string()),
+        "row": pa.array(np.concatenate([np.arange(n) for n in counts]), pa.int32()),
+        "ts": pa.array(ts, pa.timestamp("us", tz="UTC")),
+        "model": pa.array([model] * int(counts.sum()), pa.string()),
+        "version": pa.array(np.repeat([r.version for r in records], counts), pa.int32()),
+        "source": pa.array(np.repeat([r.source for r in records], counts), pa.string()),
+        "latency_ms": pa.array(np.repeat([r.latency_ms for r in records], counts), pa.float64()),
+    }
+
+
+def _error_table(model: str, records: list[_Record]) -> pa.Table:
+    cols = _base_columns(model, records)
+    cols["status"] = pa.array(["error"] * len(records), pa.string())
+    cols["error"] = pa.array([r.error for r in records], pa.string())
+    return pa.table(cols)
+
+
+def _ok_table(model: str, records: list[_Record], with_keys: bool) -> pa.Table:
+    manifest = records[0].manifest
+    assert manifest is not None
+    n = sum(r.rows for r in records)
+    cols = _base_columns(model, records)
+    cols["status"] = pa.array(["ok"] * n, pa.string())
+    cols["error"] = pa.nulls(n, pa.string())
+    if with_keys:
+        keys = [k for r in records for k in (r.keys or [None] * r.rows)]
+        cols["key"] = pa.array([key_text(k) for k in keys], pa.string())
+    flags: list[list[str]] = [[] for _ in range(n)]
+    for spec in manifest.signature.columns:
+        values = np.concatenate([r.feeds[spec.name].reshape(-1) for r in records if r.feeds])
+        if spec.kind == "numeric":
+            numbers = values.astype(np.float64)
+            cols[INPUT_PREFIX + spec.name] = pa.array(numbers, from_pandas=True)
+            _numeric_flags(spec.name, numbers, spec.minimum, spec.maximum, flags)
+        else:
+            texts = values.astype(str)
+            cols[INPUT_PREFIX + spec.name] = pa.array(texts, pa.string())
+            _category_flags(spec.name, texts, spec.categories, flags)
+    cols["flags"] = pa.array(flags, pa.list_(pa.string()))
+    outputs = [v for r in records for v in (r.prediction.values if r.prediction else [])]
+    if manifest.task == "regression":
+        cols["prediction"] = pa.array(np.asarray(outputs, dtype=np.float64), from_pandas=True)
+    else:
+        cols["prediction"] = pa.array([str(v) for v in outputs], pa.string())
+        proba = np.vstack(
+            [r.prediction.proba for r in records if r.prediction and r.prediction.proba is not None]
+        )
+        for i, cls in enumerate(manifest.classes or []):
+            cols[f"proba_{cls}"] = pa.array(proba[:, i], pa.float64())
+    return pa.table(cols)
+
+
+def _numeric_flags(
+    name: str, values: np.ndarray, low: float | None, high: float | None, flags: list[list[str]]
+) -> None:
+    for i in np.flatnonzero(np.isnan(values)):
+        flags[i].append(f"missing:{name}")
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return
+    with np.errstate(invalid="ignore"):
+        outside = (values < low) | (values > high)
+    for i in np.flatnonzero(outside):
+        flags[i].append(f"range:{name}")
+
+
+def _category_flags(
+    name: str, texts: np.ndarray, categories: list[str] | None, flags: list[list[str]]
+) -> None:
+    missing = texts == MISSING_CATEGORY
+    for i in np.flatnonzero(missing):
+        flags[i].append(f"missing:{name}")
+    if not categories:
+        return
+    unseen = ~np.isin(texts, np.asarray(categories, dtype=str)) & ~missing
+    for i in np.flatnonzero(unseen):
+        flags[i].append(f"unseen:{name}")
+
+
+__all__ = [
+    "LogSettings",
+    "LogStats",
+    "PredictionLog",
+    "log_batch",
+    "log_folder",
+    "open_log",
+    "prune",
+    "write_part",
+]

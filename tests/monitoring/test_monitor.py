@@ -1,0 +1,159 @@
+"""monitor(): windows, a stable period that stays quiet, a shift that alarms, the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from monitoring.bikes import Served, records
+from tabpipe.artifacts import TABLE
+from tabpipe.cli import app
+from tabpipe.monitoring import report
+from tabpipe.monitoring.monitor import monitor, run_artifact_id
+from tabpipe.monitoring.spec import MonitoringSpec
+from tabpipe.registry import Registry
+from tabpipe.workspace import Workspace
+
+
+def _held_out(served: Served) -> pd.DataFrame:
+    """The run's own test split: the same period and distribution as the reference."""
+    with Workspace(served.root) as ws:
+        version = Registry(ws).resolve(served.name)
+        return ws.artifacts.get(TABLE, run_artifact_id(ws, version.run_id, "test"))
+
+
+def _send(served: Served, frame: pd.DataFrame, labels: bool = False) -> None:
+    with served.client() as client:
+        for rec in records(frame):
+            assert client.post("/invocations", json={"dataframe_records": [rec]}).is_success
+        if labels:
+            body = [
+                {"key": k, "label": float(c)} for k, c in zip(frame.dteday, frame.cnt, strict=True)
+            ]
+            assert client.post("/feedback", json=body).json()["unmatched"] == 0
+
+
+def test_a_stable_period_raises_no_alarm(fresh: Served) -> None:
+    held = _held_out(fresh)
+    held = held.assign(dteday=[f"stable-{i}" for i in range(len(held))])
+    _send(fresh, held, labels=True)
+    spec = MonitoringSpec(window={"rows": 100}, min_rows=50, min_labels=30)
+    with Workspace(fresh.root) as ws:
+        result = monitor(ws, "bike", spec=spec)
+    assert result.rows == len(held) and result.labelled_rows == len(held)
+    assert result.decision_window == 0
+    window = result.windows[0]
+    assert not window.too_small and window.tests
+    assert result.findings == []
+    assert not any(t.alarm for t in window.tests)
+    assert window.performance is not None and not window.performance_alarm
+    # the held-out rows are the run's test split: the measured score is the test score
+    assert window.performance.value == __import__("pytest").approx(result.reference_score)
+
+
+def test_a_later_season_alarms_and_a_small_tail_says_so(fresh: Served) -> None:
+    summer_2012 = fresh.frame[fresh.frame.dteday.between("2012-06-01", "2012-08-31")]
+    _send(fresh, summer_2012, labels=True)
+    spec = MonitoringSpec(window={"rows": 60}, min_rows=40, min_labels=30)
+    with Workspace(fresh.root) as ws:
+        result = monitor(ws, "bike", spec=spec)
+    assert [w.rows for w in result.windows] == [60, 32]
+    assert result.windows[-1].too_small and not result.windows[-1].tests
+    assert result.decision_window == 0
+    assert any("too small to decide" in n for n in result.notes)
+    kinds = {f.kind for f in result.findings}
+    assert kinds == {"drift", "performance"}
+    drifted = result.windows[0].drifted
+    assert "temp" in drifted and "prediction" in drifted
+    assert result.windows[0].performance_drop is not None
+    assert result.windows[0].performance_drop > 0.5
+
+
+def test_time_windows_and_the_report(fresh: Served, tmp_path: Path) -> None:
+    _send(fresh, fresh.frame.iloc[500:620])
+    with Workspace(fresh.root) as ws:
+        result = monitor(ws, "bike", spec=MonitoringSpec(window={"every": "1d"}, min_rows=50))
+    assert len(result.windows) == 1 and result.windows[0].rows == 120
+    page = report.render(result, [])
+    assert "<script src=" not in page.split("<body>")[1]  # nothing fetched from outside
+    assert "Plotly" in page and "Drift tests" in page
+    out = report.write(result, tmp_path)
+    data = json.loads((tmp_path / "monitor.json").read_text())
+    assert data["model"] == "bike" and data["windows"][0]["rows"] == 120
+    assert out.read_text(encoding="utf-8").count('class="plotly-graph-div"') == 4
+
+
+def test_monitor_command_prints_a_table_and_writes_the_report(
+    fresh: Served, tmp_path: Path
+) -> None:
+    _send(fresh, fresh.frame[fresh.frame.dteday >= "2012-09-01"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "monitor",
+            "bike",
+            "--workspace",
+            str(fresh.root),
+            "-o",
+            str(tmp_path),
+            "--min-rows",
+            "50",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "drift" in result.output and "report:" in result.output
+    assert (tmp_path / "report.html").exists() and (tmp_path / "monitor.json").exists()
+    with Workspace(fresh.root) as ws:
+        from tabpipe.monitoring.alerts import list_alerts
+
+        alerts = list_alerts(ws, "bike")
+    assert alerts and alerts[-1]["kind"] == "drift"
+
+
+def test_a_classifier_gets_measured_and_estimated_performance(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from tabpipe import api
+    from tabpipe.config import build_spec
+    from tabpipe.serving.app import ServeSettings, create_app
+
+    titanic = pd.read_csv(Path(__file__).parents[1] / "data" / "titanic.csv")
+    titanic.iloc[:600].to_csv(tmp_path / "titanic.csv", index=False)
+    spec = build_spec(
+        {
+            "source": {"path": str(tmp_path / "titanic.csv")},
+            "target": "Survived",
+            "time_budget": 5,
+            "models": ["linear"],
+            "split": {"folds": 3},
+        }
+    )
+    with Workspace(tmp_path) as ws:
+        api.run(spec, ws, show_progress=False)
+    later = titanic.iloc[600:].drop(columns=["Survived"])
+    with TestClient(create_app(ServeSettings(workspace=tmp_path, model="titanic"))) as client:
+        r = client.post(
+            "/invocations",
+            json={"dataframe_split": json.loads(later.to_json(orient="split", index=False))},
+        )
+        assert r.status_code == 200, r.text
+        rid = r.headers["x-request-id"]
+        labels = [
+            {"request_id": rid, "row": i, "label": int(y)}
+            for i, y in enumerate(titanic["Survived"].iloc[600:800])
+        ]
+        assert client.post("/feedback", json=labels).json()["matched"] == 200
+        wrong = client.post("/feedback", json=[{"request_id": rid, "label": 7}])
+        assert wrong.status_code == 400 and "valid classes" in wrong.json()["error"]
+    with Workspace(tmp_path) as ws:
+        result = monitor(ws, "titanic", spec=MonitoringSpec(window={"rows": 300}, min_rows=50))
+    window = result.windows[0]
+    assert result.metric == "roc_auc" and window.labelled == 200
+    assert window.performance is not None and window.performance.rows == 200
+    assert window.performance.low is not None and window.performance.low < window.performance.value
+    assert window.estimated is not None and 0.5 < window.estimated.value <= 1.0
+    # the estimate (no labels used) lands near the measured value on the same rows
+    assert abs(window.estimated.value - window.performance.value) < 0.1

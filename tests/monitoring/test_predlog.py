@@ -1,0 +1,136 @@
+"""The prediction log: batched in the background, never in the way, durable, prunable."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from monitoring.bikes import Served, records
+from tabpipe.monitoring.logstore import read_log
+from tabpipe.packaging.bundle import read_manifest
+from tabpipe.registry import Registry
+from tabpipe.serving.predlog import LogSettings, PredictionLog, log_folder, prune, write_part
+from tabpipe.serving.runtime import load_predictor
+from tabpipe.workspace import Workspace
+
+
+def _scored(served: Served, rows: int) -> tuple[object, object, object, dict[str, list[object]]]:
+    with Workspace(served.root) as ws:
+        version = Registry(ws).resolve(served.name)
+    predictor = load_predictor(version.path)
+    frame = served.frame.iloc[:rows]
+    columns = {c: frame[c].tolist() for c in frame.columns}
+    feeds = predictor.manifest.signature.to_feeds(columns)
+    return version, predictor.manifest, (feeds, predictor.predict(feeds)), columns
+
+
+def test_http_traffic_is_logged_with_inputs_outputs_keys_and_flags(fresh: Served) -> None:
+    rows = records(fresh.frame.iloc[360:380])
+    rows[0]["temp"] = 5.0  # far outside the training range
+    rows[1]["weathersit"] = "snowstorm"  # a category never seen in training
+    with fresh.client() as client:
+        r = client.post("/invocations", json={"dataframe_records": rows})
+        assert r.status_code == 200
+        rid = r.headers["x-request-id"]
+        bad = client.post("/invocations", json={"dataframe_records": [{"temp": "hot"}]})
+        assert bad.status_code == 400
+        oip = client.post(
+            "/v2/models/bike/infer",
+            json={
+                "id": "req-42",
+                "inputs": [
+                    {"name": c, "data": [v]} for c, v in records(fresh.frame.iloc[:1])[0].items()
+                ],
+            },
+        )
+        assert oip.status_code == 200
+    # the lifespan shutdown flushed everything
+    frame = read_log(fresh.root, fresh.name).frame
+    ok = frame[frame["status"] == "ok"]
+    assert len(ok) == 21 and (frame["status"] == "error").sum() == 1
+    mine = ok[ok["request_id"] == rid].sort_values("row")
+    assert mine["row"].tolist() == list(range(20))
+    assert mine["key"].tolist() == fresh.frame["dteday"].iloc[360:380].tolist()
+    assert "range:temp" in list(mine.iloc[0]["flags"])
+    assert "unseen:weathersit" in list(mine.iloc[1]["flags"])
+    assert mine.iloc[1]["in_weathersit"] == "snowstorm"
+    assert (mine["latency_ms"] > 0).all()
+    assert ok[ok["request_id"] == "req-42"]["prediction"].notna().all()
+    assert "missing required column" in frame.loc[frame["status"] == "error", "error"].iloc[0]
+
+
+def test_a_full_queue_drops_and_counts_without_blocking(fresh: Served, tmp_path: Path) -> None:
+    version, manifest, (feeds, prediction), _ = _scored(fresh, 5)
+    log = PredictionLog(tmp_path, fresh.name, LogSettings(queue_size=3, flush_seconds=30))
+    log._thread.join(0)  # the writer runs; it only writes after flush_seconds or flush_rows
+    started = time.perf_counter()
+    for i in range(200):
+        log.record(f"r{i}", version.version, manifest, feeds, prediction, time.perf_counter())  # type: ignore[attr-defined,arg-type]
+    assert time.perf_counter() - started < 1.0
+    log.close()
+    assert log.stats.dropped > 0
+    assert log.stats.recorded + log.stats.dropped == 200 * 5
+    assert log.stats.written_rows == log.stats.recorded
+
+
+def test_close_flushes_and_parts_are_atomic(fresh: Served, tmp_path: Path) -> None:
+    version, manifest, (feeds, prediction), _ = _scored(fresh, 7)
+    log = PredictionLog(tmp_path, fresh.name, LogSettings(flush_seconds=60, flush_rows=10**6))
+    for i in range(3):
+        log.record(f"r{i}", version.version, manifest, feeds, prediction, time.perf_counter())  # type: ignore[attr-defined,arg-type]
+    log.close()
+    parts = list(tmp_path.glob("part-*.parquet"))
+    assert len(parts) == 1
+    assert not list(tmp_path.glob(".tmp-*"))
+    assert log.stats.written_rows == 21
+
+
+def test_corrupt_part_is_skipped_and_reported(fresh: Served) -> None:
+    with fresh.client() as client:
+        client.post("/invocations", json={"dataframe_records": records(fresh.frame.iloc[:4])})
+    folder = log_folder(fresh.root, fresh.name)
+    (folder / "part-20990101T000000000000-deadbeef.parquet").write_bytes(b"PAR1 not parquet")
+    read = read_log(fresh.root, fresh.name)
+    assert len(read.frame) == 4
+    assert len(read.skipped) == 1 and "deadbeef" in read.skipped[0].path
+
+
+def test_retention_prunes_old_parts(tmp_path: Path) -> None:
+    table = pa.table({"x": [1]})
+    old = write_part(tmp_path, table)
+    aged = tmp_path / old.name.replace(old.name.split("-")[1], "20200101T000000000000")
+    old.rename(aged)
+    recent = write_part(tmp_path, table)
+    removed = prune(tmp_path, retention_days=30)
+    assert removed == [aged]
+    assert recent.exists() and not aged.exists()
+    assert prune(tmp_path, None) == []
+    later = datetime.now(UTC) + timedelta(days=31)
+    assert prune(tmp_path, 30, now=later) == [recent]
+
+
+def test_batch_scoring_logs_too(fresh: Served, tmp_path: Path) -> None:
+    from tabpipe import api
+
+    source = tmp_path / "batch.csv"
+    fresh.frame.iloc[400:450].drop(columns=["cnt"]).to_csv(source, index=False)
+    with Workspace(fresh.root) as ws:
+        scored = api.predict_file(ws, fresh.name, source, tmp_path / "out.csv", key_column="dteday")
+    frame = read_log(fresh.root, fresh.name).frame
+    assert len(frame) == len(scored) == 50
+    assert set(frame["source"]) == {"batch"}
+    assert frame["key"].tolist() == fresh.frame["dteday"].iloc[400:450].tolist()
+    manifest = read_manifest(Registry(Workspace(fresh.root)).resolve(fresh.name).path)
+    assert frame["prediction"].tolist() == pytest.approx(scored["prediction"].tolist())
+    assert manifest.name == fresh.name
+
+
+def test_disabled_log_writes_nothing(fresh: Served) -> None:
+    with fresh.client(enabled=False) as client:
+        r = client.post("/invocations", json={"dataframe_records": records(fresh.frame.iloc[:3])})
+        assert r.status_code == 200
+    assert not list(log_folder(fresh.root, fresh.name).glob("part-*"))
