@@ -108,6 +108,22 @@ def test_unknown_pages_and_empty_monitoring(page: Any, ui_url: str) -> None:
     assert page.locator("text=no model named 'ghost'").is_visible()
     visit(page, ui_url + "/models/titanic/monitoring")
     assert page.locator("text=No monitoring data yet").is_visible()
+    assert page.locator("text=No retraining yet").is_visible()
+
+
+def test_monitoring_page_shows_the_report_once_predictions_are_logged(
+    page: Any, ui_url: str, titanic_ws: Path, tmp_path: Path
+) -> None:
+    from tabpipe import api
+
+    with Workspace(titanic_ws) as ws:  # batch scoring writes to the prediction log
+        api.predict_file(ws, "titanic", DATA / "titanic.csv", tmp_path / "scored.csv")
+    visit(page, ui_url + "/models/titanic/monitoring")
+    frame = page.frame_locator("iframe.report")
+    frame.locator("text=titanic").first.wait_for(timeout=60_000)
+    assert "No monitoring data yet" not in page.content()
+    screenshot(page, "ui-monitoring")
+    assert page.console_errors == []
 
 
 def test_phone_screen(browser: Any, ui_url: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -161,13 +160,15 @@ def create_ui_app(settings: UiSettings) -> FastAPI:
     @app.get("/models/{name}/monitoring", response_class=HTMLResponse)
     async def monitoring(request: Request, name: str) -> HTMLResponse:
         queries.model(ws(), name)
-        return page(
-            request,
-            "message.html",
-            title=f"{html.escape(name)}: monitoring",
-            message="No monitoring data yet: serve the model and send traffic; drift, "
-            "performance and alerts appear here once predictions are logged.",
-            error=False,
-        )
+        return page(request, "monitoring.html", model=name, **queries.monitoring(ws(), name))
+
+    @app.get("/models/{name}/monitoring/report", response_class=HTMLResponse)
+    async def monitoring_report(name: str) -> HTMLResponse:
+        from tabpipe.monitoring import report
+        from tabpipe.monitoring.alerts import list_alerts
+        from tabpipe.monitoring.monitor import monitor as run_monitor
+
+        result = run_monitor(ws(), name)
+        return HTMLResponse(report.render(result, list_alerts(ws(), name)))
 
     return app

@@ -240,3 +240,17 @@ def model(
         for v in registry.versions(name)
     ]
     return info, versions[::-1], registry.history(name)[::-1]
+
+
+def monitoring(ws: Workspace, name: str) -> dict[str, Any]:
+    """Whether predictions were logged, the alerts and the retraining decisions of a model."""
+    from tabpipe.monitoring.alerts import list_alerts
+    from tabpipe.monitoring.logstore import read_log
+
+    logged = not read_log(ws.root, name).frame.empty
+    events = ws.meta.all(
+        select(md.retrain_events)
+        .where(md.retrain_events.c.name == name)
+        .order_by(desc(md.retrain_events.c.id))
+    )
+    return {"logged": logged, "alerts": list_alerts(ws, name)[::-1], "decisions": events}
