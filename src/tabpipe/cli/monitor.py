@@ -87,11 +87,11 @@ def monitor(
 ) -> None:
     """Drift, performance, data quality and latency per window; alerts per the spec's policies."""
     from tabpipe.monitoring import report
-    from tabpipe.monitoring.alerts import Alert, list_alerts, raise_alert
+    from tabpipe.monitoring.alerts import list_alerts
     from tabpipe.monitoring.monitor import champion_spec
     from tabpipe.monitoring.monitor import monitor as run_monitor
     from tabpipe.registry import Registry
-    from tabpipe.retraining.policy import evaluate
+    from tabpipe.retraining.policy import alert_on
 
     with errors(), open_workspace(workspace, db_url) as ws:
         version = Registry(ws).resolve(name, alias)
@@ -107,20 +107,7 @@ def monitor(
             merged = {**spec.monitoring.model_dump(), **overrides}
             spec = build_spec({**spec.model_dump(), "monitoring": merged}, origin="command line")
         result = run_monitor(ws, name, alias=alias, spec=spec.monitoring)
-        for t in evaluate(ws, name, result, spec):
-            raise_alert(
-                ws,
-                Alert(
-                    name=name,
-                    version=result.version,
-                    kind=t.finding.kind,
-                    window=t.finding.window,
-                    message=t.finding.message,
-                    details=t.finding.details,
-                    action=t.policy.then,
-                ),
-                spec.monitoring.webhook,
-            )
+        alert_on(ws, name, result, spec)
         folder = output or ws.root / "monitoring" / name
         path = report.write(result, folder, list_alerts(ws, name))
         _print_result(result)

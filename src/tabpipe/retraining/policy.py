@@ -99,13 +99,10 @@ def evaluate(
     return out
 
 
-def run_policies(
-    ws: Workspace, name: str, *, spec: PipelineSpec | None = None, actor: str = "tabpipe watch"
-) -> PolicyOutcome:
-    """Monitor once, alert on every triggered policy, retrain once if one asks for it."""
-    champion = Registry(ws).resolve(name, CHAMPION)
-    spec = spec or champion_spec(ws, champion)
-    result = monitor(ws, name, spec=spec.monitoring)
+def alert_on(
+    ws: Workspace, name: str, result: MonitorResult, spec: PipelineSpec
+) -> list[Triggered]:
+    """Evaluate the spec's policies on a monitoring result and raise an alert for each hit."""
     triggered = evaluate(ws, name, result, spec)
     for t in triggered:
         raise_alert(
@@ -121,6 +118,17 @@ def run_policies(
             ),
             spec.monitoring.webhook,
         )
+    return triggered
+
+
+def run_policies(
+    ws: Workspace, name: str, *, spec: PipelineSpec | None = None, actor: str = "tabpipe watch"
+) -> PolicyOutcome:
+    """Monitor once, alert on every triggered policy, retrain once if one asks for it."""
+    champion = Registry(ws).resolve(name, CHAMPION)
+    spec = spec or champion_spec(ws, champion)
+    result = monitor(ws, name, spec=spec.monitoring)
+    triggered = alert_on(ws, name, result, spec)
     outcome = PolicyOutcome(result=result, triggered=triggered)
     wants = [t for t in triggered if t.policy.then == "retrain"]
     if wants:
