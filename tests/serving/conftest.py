@@ -31,6 +31,9 @@ def train(root: Path, source: str, target: str, name: str, models: tuple[str, ..
             "time_budget": 20,
             "models": list(models),
             "split": {"folds": 2},
+            # one model, not an ensemble: the contribution tests need a single booster
+            "selection": {"ensemble": False},
+            "max_trials": 4,
         }
     )
     with Workspace(root) as ws:

@@ -62,7 +62,7 @@ def test_records_endpoint_answers_probabilities(client: TestClient) -> None:
 
 def test_contributions_sum_to_the_log_odds(client: TestClient) -> None:
     response = records(client, [ROW], params={"contributions": "true"})
-    assert response.status_code == 200
+    assert response.status_code == 200, response.text
     row = response.json()["predictions"][0]
     total = sum(row["contributions"].values())
     assert total == pytest.approx(math.log(row["proba_1"] / row["proba_0"]), abs=1e-3)

@@ -82,3 +82,33 @@ def test_csv_upload_downloads_the_scored_file(
     with Workspace(titanic_ws) as ws:
         expected = api.score(rows, Registry(ws).resolve("titanic").path)
     assert scored["prediction"].tolist() == expected["prediction"].tolist()
+
+
+def test_contributions_chart_for_a_boosted_model(page: Any, tmp_path: Path) -> None:
+    from support import train
+
+    train(
+        tmp_path / "ws",
+        DATA / "titanic.csv",
+        "Survived",
+        name="boosted",
+        models=["lightgbm"],
+        selection={"ensemble": False},
+        time_budget=5,
+    )
+    proc, url = start(["serve", "boosted", "-w", str(tmp_path / "ws")])
+    try:
+        page.goto(url + "/")
+        page.select_option("select[name=Sex]", "male")
+        page.click("button:has-text('Predict')")
+        page.wait_for_selector("#contrib-chart .main-svg")
+        labels = page.eval_on_selector_all(
+            "#contrib-chart .ytick text", "els => els.map(e => e.textContent)"
+        )
+        assert "Sex" in labels and "Age" in labels
+        assert page.locator("#contrib-note").is_hidden()
+        screenshot(page, "predict-page-contributions")
+        assert page.console_errors == []
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

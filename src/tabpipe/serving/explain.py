@@ -41,22 +41,35 @@ def supports_contributions(pipeline: Any) -> bool:
 def _groups(preprocessor: Any, names: list[str]) -> list[str]:
     """For each encoded feature, the input column it came from."""
     owners: list[str] = []
-    for _, transformer, columns in preprocessor.transformers_:
-        if transformer == "drop" or not len(columns):
+    for _, transformer, selected in preprocessor.transformers_:
+        if transformer == "drop" or not len(selected):
             continue
+        columns = [str(c) for c in selected]
         if transformer == "passthrough":
             owners.extend(columns)
             continue
-        out = transformer.get_feature_names_out(columns)
-        categories = getattr(transformer, "categories_", None)
-        if categories is not None and len(categories) == len(columns):
-            for column, cats in zip(columns, categories, strict=True):
-                owners.extend([column] * len(cats))
-        elif len(out) == len(columns):
-            owners.extend(columns)
-        else:
-            raise RequestError("contributions are not available for this preprocessing")
+        owners.extend(_owners(transformer, columns))
     del names
+    return owners
+
+
+def _owners(transformer: Any, columns: list[str]) -> list[str]:
+    """Map one transformer's outputs to its inputs: 1:1, one-hot blocks, or by name prefix."""
+    out = [str(n) for n in transformer.get_feature_names_out(columns)]
+    if len(out) == len(columns):
+        return columns
+    if len(columns) == 1:
+        return columns * len(out)
+    categories = getattr(transformer, "categories_", None)
+    if categories is not None and sum(len(c) for c in categories) == len(out):
+        return [col for col, cats in zip(columns, categories, strict=True) for _ in cats]
+    by_length = sorted(columns, key=len, reverse=True)
+    owners = []
+    for name in out:
+        owner = next((c for c in by_length if name == c or name.startswith(f"{c}_")), None)
+        if owner is None:
+            raise RequestError("contributions are not available for this preprocessing")
+        owners.append(owner)
     return owners
 
 

@@ -121,10 +121,19 @@ def predict_router(get_loaded: Callable[[], LoadedModel]) -> APIRouter:
         if errors:
             # 200: field problems are the form's answer, shown next to the fields
             return JSONResponse({"errors": errors})
-        prediction = loaded.predictor.predict(loaded.manifest.signature.to_feeds(values))
+        feeds = loaded.manifest.signature.to_feeds(values)
+        prediction = loaded.predictor.predict(feeds)
         (record,) = protocols.format_records(prediction, loaded.manifest)
+        contributions = None
+        if loaded.manifest.contributions:  # tree boosters: SHAP values per input column
+            (contributions,) = loaded.predictor.contributions(feeds)
         return JSONResponse(
-            {"result": record, "warnings": warnings, "classes": loaded.manifest.classes}
+            {
+                "result": record,
+                "warnings": warnings,
+                "classes": loaded.manifest.classes,
+                "contributions": contributions,
+            }
         )
 
     @router.post("/predict/csv")
