@@ -147,8 +147,9 @@ def test_group_and_time_folds_keep_their_promise():
     grouped = data["spec"].model_copy(
         update={"split": data["spec"].split.model_copy(update={"group_column": "Cabin"})}
     )
-    folds, scheme = make_folds("binary", y, data["frame"].fillna({"Cabin": "none"}), grouped)
-    cabins = data["frame"]["Cabin"].fillna("none").to_numpy()
+    cabin = data["frame"]["Cabin"].astype(object).fillna("none")
+    folds, scheme = make_folds("binary", y, data["frame"].assign(Cabin=cabin), grouped)
+    cabins = cabin.to_numpy()
     assert "grouped" in scheme
     for tr, va in folds:
         assert not set(cabins[tr]) & set(cabins[va])

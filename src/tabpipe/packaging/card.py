@@ -10,36 +10,68 @@ import html
 from pathlib import Path
 from typing import Any
 
+from tabpipe.errors import TabpipeError
 from tabpipe.packaging.bundle import Manifest
 
 
 def feature_importance(bundle: Path, manifest: Manifest) -> dict[str, float]:
-    """Importance per input column (one-hot columns summed), normalised to sum to 1.
+    """Importance per input column (encoded columns summed), normalised to sum to 1.
 
-    Gain-free split importance for tree models, |coefficient| for linear ones;
-    empty when the model exposes neither.
+    Split importance for tree models, |coefficient| for linear ones; for a weighted
+    ensemble, the members' importances weighted like their predictions. Empty when
+    no member exposes either.
     """
-    import numpy as np
-
     from tabpipe.packaging import persist
-    from tabpipe.serving.explain import _groups_safe
 
     pipeline = persist.load(bundle / "pipeline.skops")
-    model = pipeline.steps[-1][1]
+    names = manifest.signature.names
+    members = getattr(pipeline, "estimators_", None)
+    weights = getattr(pipeline, "weights_", None)
+    if members is None or weights is None:
+        return _sorted(_importance(pipeline, names))
+    combined = dict.fromkeys(names, 0.0)
+    used = 0.0
+    for weight, member in zip(weights, members, strict=True):
+        part = _importance(member, names)
+        if part:
+            used += float(weight)
+            for name, value in part.items():
+                combined[name] += float(weight) * value
+    if used == 0.0:
+        return {}
+    return _sorted({name: value / used for name, value in combined.items()})
+
+
+def _importance(pipeline: Any, names: list[str]) -> dict[str, float]:
+    import numpy as np
+
+    from tabpipe.serving.explain import _groups_safe
+
+    steps = getattr(pipeline, "steps", None)
+    if not steps:
+        return {}
+    model = steps[-1][1]
     raw = getattr(model, "feature_importances_", None)
     if raw is None and hasattr(model, "coef_"):
         raw = np.abs(np.atleast_2d(model.coef_)).sum(axis=0)
     if raw is None:
         return {}
-    owners = _groups_safe(pipeline.steps[0][1], manifest.signature.names)
+    try:
+        owners = _groups_safe(steps[0][1], names)
+    except TabpipeError:
+        return {}
     values = np.asarray(raw, dtype=np.float64)
     if len(values) != len(owners):
         return {}
     total = float(values.sum()) or 1.0
-    summed = dict.fromkeys(manifest.signature.names, 0.0)
+    summed = dict.fromkeys(names, 0.0)
     for owner, value in zip(owners, values.tolist(), strict=True):
         summed[owner] += value / total
-    return dict(sorted(summed.items(), key=lambda kv: -kv[1]))
+    return summed
+
+
+def _sorted(values: dict[str, float]) -> dict[str, float]:
+    return dict(sorted(values.items(), key=lambda kv: -kv[1]))
 
 
 def card_sections(
