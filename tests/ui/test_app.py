@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,18 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def ui_url(titanic_ws: Path) -> Iterator[str]:
-    _add_failed_run(titanic_ws)
-    proc, url = start(["ui", "-w", str(titanic_ws)])
+def ui_ws(titanic_ws: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the trained workspace without any prediction log (other tests serve it)."""
+    root = tmp_path_factory.mktemp("ui") / "ws"
+    shutil.copytree(titanic_ws, root)
+    shutil.rmtree(root / "predictions", ignore_errors=True)
+    _add_failed_run(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def ui_url(ui_ws: Path) -> Iterator[str]:
+    proc, url = start(["ui", "-w", str(ui_ws)])
     yield url
     proc.terminate()
     proc.wait(timeout=30)
@@ -112,11 +122,11 @@ def test_unknown_pages_and_empty_monitoring(page: Any, ui_url: str) -> None:
 
 
 def test_monitoring_page_shows_the_report_once_predictions_are_logged(
-    page: Any, ui_url: str, titanic_ws: Path, tmp_path: Path
+    page: Any, ui_url: str, ui_ws: Path, tmp_path: Path
 ) -> None:
     from tabpipe import api
 
-    with Workspace(titanic_ws) as ws:  # batch scoring writes to the prediction log
+    with Workspace(ui_ws) as ws:  # batch scoring writes to the prediction log
         api.predict_file(ws, "titanic", DATA / "titanic.csv", tmp_path / "scored.csv")
     visit(page, ui_url + "/models/titanic/monitoring")
     frame = page.frame_locator("iframe.report")
