@@ -181,3 +181,21 @@ def test_api_keys_guard_the_app(tmp_path: Path, page: Any) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_the_readme_ui_command(ui_ws: Path, page: Any) -> None:
+    import re
+
+    from support import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (command,) = re.findall(r"^tabpipe ui .*$", readme, re.M)
+    args = command.split()[1:]
+    args = args[: args.index("--port")] + args[args.index("--port") + 2 :]
+    proc, url = start([*args, "-w", str(ui_ws)])
+    try:
+        visit(page, url + "/")
+        assert page.locator("text=titanic").first.is_visible()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
