@@ -327,12 +327,12 @@ def render(results: dict[str, Any], command: str, duration: int, load: tuple[flo
         "`POST /invocations` with a `dataframe_split` body to both servers, one worker each; "
         "systems interleaved within the run).",
         "",
-        "The machine is shared: 2 cores, with other helpers' builds and tests running at the "
-        "same time, and wrk itself takes CPU from the servers; absolute numbers move by tens "
-        "of percent between runs, ratios less. tabpipe runs with validation, Prometheus "
-        "metrics, request ids and its JSON access log (to a file) on; it has no prediction "
-        "log yet. `mlflow models serve` (MLflow 3.17) serves tabpipe's MLflow export of the "
-        "same bundle, which runs the same ONNX graph through pandas in MLflow's pyfunc.",
+        "2 cores; wrk runs on the same machine and takes CPU from the servers, so absolute "
+        "numbers move by tens of percent between runs, ratios less. tabpipe runs with "
+        "validation, the prediction log, Prometheus metrics, request ids and its JSON access "
+        "log (to a file) on. `mlflow models serve` (MLflow 3.17) serves tabpipe's MLflow "
+        "export of the same bundle, which runs the same ONNX graph through pandas in MLflow's "
+        "pyfunc.",
         f"1-minute load average at the start and end of this run: {load[0]:.1f} and "
         f"{load[1]:.1f} (on 2 cores).",
         "",
