@@ -78,15 +78,6 @@ stage_runs = Table(
     Column("error", Text, nullable=True),
 )
 
-artifacts = Table(
-    "artifacts",
-    metadata,
-    Column("id", String(64), primary_key=True),
-    Column("kind", String(32), nullable=False),
-    Column("path", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
-
 models = Table(
     "models",
     metadata,
@@ -227,7 +218,6 @@ __all__ = [
     "alerts",
     "alias_events",
     "aliases",
-    "artifacts",
     "model_versions",
     "models",
     "retrain_events",

@@ -18,6 +18,6 @@ def render_run_report(
     training: TrainReport,
     board: Leaderboard,
 ) -> str:
-    # the modeling section carries its own plotly.js: its charts draw as soon as they are parsed
+    # the page inlines plotly.js once; the section's charts draw on DOMContentLoaded
     section = modeling_section(training, board)
     return render_html(prof, cleaning, f"{spec.model_name}: run report", [("Leaderboard", section)])

@@ -7,12 +7,10 @@ write one snapshot per window through :mod:`tabpipe.data.sources.mqtt`.
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from tabpipe.data.snapshots import (
@@ -120,19 +118,4 @@ def read_source(source: FileSource) -> pd.DataFrame:
     return frame
 
 
-def content_id(frame: pd.DataFrame) -> str:
-    """A hash of an in-memory table's column names, dtypes and values, row order included.
-
-    Snapshots use :func:`tabpipe.data.snapshots.describe_parquet` instead,
-    which never loads the whole table.
-    """
-    digest = hashlib.sha256()
-    for name in frame.columns:
-        column = frame[name]
-        digest.update(f"{name}\x00{column.dtype}\x00".encode())
-        hashed = pd.util.hash_pandas_object(column, index=False).to_numpy(dtype=np.uint64)
-        digest.update(hashed.tobytes())
-    return digest.hexdigest()[:32]
-
-
-__all__ = ["AnySource", "content_id", "ingest", "read_source"]
+__all__ = ["AnySource", "ingest", "read_source"]

@@ -6,9 +6,9 @@ Charts are plotly figures with the plotly.js library inlined once, so the page w
 from __future__ import annotations
 
 import html
+import uuid
 
 import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
 
 from tabpipe.modeling.diagnostics import Curve, Diagnostics
 from tabpipe.modeling.select import Leaderboard
@@ -16,9 +16,16 @@ from tabpipe.modeling.train import TrainReport
 
 
 def _fig(fig: go.Figure, title: str) -> str:
+    """A chart drawn on DOMContentLoaded by the plotly.js the run report inlines once."""
     fig.update_layout(title=title, height=360, margin={"l": 50, "r": 20, "t": 50, "b": 40})
-    html_text: str = fig.to_html(full_html=False, include_plotlyjs=False)
-    return html_text
+    div = f"m{uuid.uuid4().hex[:12]}"
+    payload = fig.to_json().replace("</", "<\\/")
+    return (
+        f'<div id="{div}" style="height:360px"></div><script>'
+        f'document.addEventListener("DOMContentLoaded", () => {{ const f = {payload}; '
+        f'Plotly.newPlot("{div}", f.data, f.layout, {{displaylogo: false, responsive: true}}); }});'
+        "</script>"
+    )
 
 
 def _num(value: float | None, fmt: str) -> str:
@@ -133,7 +140,7 @@ def _diagnostics(diag: Diagnostics, board: Leaderboard) -> str:
 
 
 def modeling_section(training: TrainReport, board: Leaderboard) -> str:
-    """HTML for the report: the plotly.js script once, then tables and charts."""
+    """HTML for the run report's leaderboard section: tables, then charts (no plotly.js)."""
     threshold = ""
     if board.threshold is not None:
         t = board.threshold
@@ -145,9 +152,4 @@ def modeling_section(training: TrainReport, board: Leaderboard) -> str:
     charts = _pareto(board)
     if board.diagnostics is not None:
         charts += _diagnostics(board.diagnostics, board)
-    return (
-        f'<script type="text/javascript">{get_plotlyjs()}</script>'
-        + _table(board, training)
-        + threshold
-        + charts
-    )
+    return _table(board, training) + threshold + charts

@@ -7,31 +7,16 @@ import plotly.graph_objects as go
 from tabpipe.modeling.select import Leaderboard
 
 
-def _latency(row: object) -> tuple[float | None, str]:
-    for attr, label in (
-        ("predict_ms_single", "single-row predict latency (ms)"),
-        ("latency_ms", "single-row predict latency (ms)"),
-    ):
-        value = getattr(row, attr, None)
-        if isinstance(value, int | float):
-            return float(value), label
-    return None, "fit time (s)"
-
-
 def pareto(board: Leaderboard) -> str:
-    """Validation score against latency (fit time when latency is not measured), front marked."""
-    points = []
-    label = "fit time (s)"
-    for row in board.rows:
-        latency, label = _latency(row)
-        points.append((row.name, row.cv_score, latency if latency is not None else row.fit_seconds))
-    front = _front(points, board.greater_is_better)
+    """Validation score against single-row ONNX latency, with the leaderboard's Pareto front."""
+    timed = [r for r in board.rows if r.latency_ms is not None]
+    front = [r for name in board.pareto for r in timed if r.name == name]
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
-            x=[p[2] for p in points],
-            y=[p[1] for p in points],
-            text=[p[0] for p in points],
+            x=[r.latency_ms for r in timed],
+            y=[r.cv_score for r in timed],
+            text=[r.name for r in timed],
             mode="markers+text",
             textposition="top center",
             name="candidates",
@@ -40,8 +25,8 @@ def pareto(board: Leaderboard) -> str:
     )
     fig.add_trace(
         go.Scatter(
-            x=[p[2] for p in front],
-            y=[p[1] for p in front],
+            x=[r.latency_ms for r in front],
+            y=[r.cv_score for r in front],
             mode="lines+markers",
             name="Pareto front",
             line={"color": "#d9534f", "dash": "dot"},
@@ -49,7 +34,7 @@ def pareto(board: Leaderboard) -> str:
         )
     )
     fig.update_layout(
-        xaxis_title=label,
+        xaxis_title="single-row predict latency (ms)",
         yaxis_title=f"validation {board.metric}",
         height=380,
         margin={"l": 60, "r": 20, "t": 30, "b": 50},
@@ -57,15 +42,6 @@ def pareto(board: Leaderboard) -> str:
         template="plotly_white",
     )
     return str(fig.to_json())
-
-
-def _front(points: list[tuple[str, float, float]], greater: bool) -> list[tuple[str, float, float]]:
-    ordered = sorted(points, key=lambda p: (p[2], -p[1] if greater else p[1]))
-    front: list[tuple[str, float, float]] = []
-    for point in ordered:
-        if not front or (point[1] > front[-1][1] if greater else point[1] < front[-1][1]):
-            front.append(point)
-    return front
 
 
 def stage_durations(stages: list[tuple[str, float]]) -> str:
