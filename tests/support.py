@@ -52,22 +52,30 @@ def train(workspace: Path, data: Path, target: str, **spec: object) -> api.RunSu
         return api.run(build_spec(raw), ws, show_progress=False)
 
 
+def wait_until_up(url: str, proc: subprocess.Popen[bytes], path: str = "/") -> None:
+    """Poll ``url + path`` until it answers; fail if the process exits or 90 s pass."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the process exited with code {proc.returncode}"
+        try:
+            if httpx.get(url + path, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.terminate()
+    raise AssertionError(f"{url} did not come up")
+
+
 def start(args: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    """``tabpipe ARGS --port P`` on a free loopback port, once it answers."""
     port = free_port()
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "tabpipe"), *args, "--port", str(port)]
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"{args[0]} exited"
-        try:
-            httpx.get(url + "/", timeout=1)
-            return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise AssertionError(f"{args[0]} did not start")
+    wait_until_up(url, proc)
+    return proc, url
 
 
 def screenshot(pg: object, name: str) -> Path:

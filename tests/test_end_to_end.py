@@ -6,7 +6,6 @@ import io
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from support import DATA, free_port
+from support import DATA, start
 from tabpipe import api
 from tabpipe.registry import Registry
 from tabpipe.serving.app import ServeSettings, create_app
@@ -28,24 +27,10 @@ TABPIPE = str(Path(sys.executable).parent / "tabpipe")
 @pytest.fixture(scope="module")
 def titanic_server(titanic_ws: Path) -> Iterator[str]:
     """`tabpipe serve titanic` as a real uvicorn process on a free loopback port."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [TABPIPE, "serve", "titanic", "--port", str(port), "-w", str(titanic_ws)]
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, "the server exited"
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    proc, url = start(["serve", "titanic", "-w", str(titanic_ws)])
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

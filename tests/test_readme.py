@@ -9,13 +9,11 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from support import EXAMPLES, ROOT, free_port
+from support import EXAMPLES, ROOT, free_port, wait_until_up
 
 README = ROOT / "README.md"
 BIN = Path(sys.executable).parent
@@ -62,7 +60,7 @@ def test_every_readme_command_runs(tmp_path: Path) -> None:
             if args[:2] == ["tabpipe", "serve"]:
                 if server is None:
                     server = subprocess.Popen(args, cwd=ROOT, env=env)
-                    wait_ready(f"http://127.0.0.1:{port}", server)
+                    wait_until_up(f"http://127.0.0.1:{port}", server, "/v2/health/ready")
                 continue
             result = subprocess.run(
                 args, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=900
@@ -100,16 +98,3 @@ def test_demo_script_ends_with_a_served_prediction(tmp_path: Path) -> None:
     served = json.loads(line.split(":", 1)[1])
     assert served["prediction"] in {"Yes", "No"}
     assert abs(served["proba_Yes"] + served["proba_No"] - 1) < 1e-6
-
-
-def wait_ready(url: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "the server exited"
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the server did not become ready")

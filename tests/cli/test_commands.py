@@ -57,7 +57,9 @@ def test_classification_run_list_predict_report(tmp_path: Path) -> None:
     code, output = tabpipe("report", "titanic", "-w", ws)
     assert code == 0, output
     report = Path(output.strip())
-    assert report.exists() and "Leaderboard" in report.read_text(encoding="utf-8")
+    html = report.read_text(encoding="utf-8")
+    assert "Leaderboard" in html
+    assert html.count("* plotly.js v") == 1  # one inlined copy serves every chart
 
 
 def test_regression_run_and_predict(tmp_path: Path) -> None:

@@ -157,29 +157,37 @@ def html_artifact(ws: Workspace, view: RunView, name: str) -> Path | None:
 
 def snapshots(ws: Workspace) -> list[SnapshotView]:
     rows = ws.meta.all(select(md.snapshots).order_by(desc(md.snapshots.c.created_at)))
-    return [_snapshot(ws, r) for r in rows]
+    readers = _readers(ws)
+    return [_snapshot(ws, r, readers.get(r["id"], [])) for r in rows]
 
 
 def snapshot(ws: Workspace, snapshot_id: str) -> SnapshotView:
     row = ws.meta.one(select(md.snapshots).where(md.snapshots.c.id == snapshot_id))
     if row is None:
         raise NotFoundError(f"no snapshot with id {snapshot_id!r}")
-    return _snapshot(ws, row)
+    return _snapshot(ws, row, _readers(ws).get(snapshot_id, []))
 
 
 def snapshot_head(ws: Workspace, snapshot_id: str, rows: int = 20) -> pd.DataFrame:
     return ws.artifacts.get(TABLE, snapshot_id).head(rows)
 
 
-def _snapshot(ws: Workspace, row: dict[str, Any]) -> SnapshotView:
+def _readers(ws: Workspace) -> dict[str, list[str]]:
+    """Snapshot id to the ids of the runs whose ingest produced it (one query)."""
     ingests = ws.meta.all(
         select(md.stage_runs.c.run_id, md.stage_runs.c.outputs).where(
             md.stage_runs.c.stage == "ingest"
         )
     )
-    run_ids = sorted(
-        {r["run_id"] for r in ingests if (r["outputs"] or {}).get("snapshot") == row["id"]}
-    )
+    readers: dict[str, set[str]] = {}
+    for r in ingests:
+        snapshot_id = (r["outputs"] or {}).get("snapshot")
+        if snapshot_id:
+            readers.setdefault(str(snapshot_id), set()).add(str(r["run_id"]))
+    return {k: sorted(v) for k, v in readers.items()}
+
+
+def _snapshot(ws: Workspace, row: dict[str, Any], run_ids: list[str]) -> SnapshotView:
     versions = (
         [
             (v["name"], int(v["version"]))
