@@ -121,12 +121,8 @@ def _promote_if_new(registry: Registry, version: ModelVersion, run_id: str) -> N
     except NotFoundError:
         current = None
     if current != version.version:
-        registry.set_alias(
-            version.name,
-            CHAMPION,
-            version.version,
-            actor="tabpipe run",
-            reason=f"trained by run {run_id}",
+        registry.promote(
+            version.name, version.version, actor="tabpipe run", reason=f"trained by run {run_id}"
         )
 
 

@@ -53,6 +53,12 @@ def test_empty_and_out_of_range_fields_are_explained(page: Any, served: str) -> 
     error.wait_for()
     page.wait_for_function("document.querySelector('.field-error[data-for=Age]').textContent != ''")
     assert "Age is empty" in error.inner_text()
+    page.fill("input[name=Age]", "very old")
+    page.click("button:has-text('Predict')")
+    page.wait_for_function(
+        "document.querySelector('.field-error[data-for=Age]').textContent.includes('number')"
+    )
+    assert "'very old'" in error.inner_text()
     page.fill("input[name=Age]", "250")
     page.click("button:has-text('Predict')")
     page.wait_for_selector("#result-card:not([hidden])")

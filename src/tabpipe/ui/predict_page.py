@@ -1,15 +1,16 @@
 """The prediction page of ``tabpipe serve`` at ``/``: a form generated from the bundle's signature.
 
-The form checks its fields (empty, not a number, outside the training range) and
-explains the problem next to the field; the prediction comes from the same
-predictor as the API. A CSV upload scores a whole file and returns it for download.
+The form adds one check of its own (an empty field) and otherwise validates
+through ``Signature.check``, like every API request: a value that cannot be read
+is explained next to its field, and values outside the training range or unseen
+categories come back as warnings. The prediction comes from the same predictor
+as the API. A CSV upload scores a whole file and returns it for download.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,41 +34,13 @@ class LoadedModel(Protocol):
     version: int
 
 
-def _field_problems(col: ColumnSpec, raw: Any) -> tuple[Any, str | None, str | None]:
-    """(value, error, warning) for one submitted field."""
-    text = "" if raw is None else str(raw).strip()
+def _empty_field(col: ColumnSpec) -> str | None:
+    """The form's own check: a field left empty where the model needs a value."""
     if col.kind == "categorical":
-        if not text:
-            if col.nullable:
-                return None, None, None  # "(missing)" is a value the model saw in training
-            return None, f"{col.name} is empty: choose one of the listed values", None
-        known = col.categories or []
-        warning = (
-            None
-            if not known or text in known
-            else (f"{col.name}={text!r} was not seen in training; the model treats it as unknown")
-        )
-        return text, None, warning
-    if not text:
-        median = f" (the training median is {col.median:g})" if col.median is not None else ""
-        return None, f"{col.name} is empty: enter a number{median}", None
-    try:
-        value = float(text.replace(",", ""))
-    except ValueError:
-        return None, f"{col.name}={text!r} is not a number", None
-    if not math.isfinite(value):
-        return None, f"{col.name} must be a finite number", None
-    warning = None
-    if (
-        col.minimum is not None
-        and col.maximum is not None
-        and not (col.minimum <= value <= col.maximum)
-    ):
-        warning = (
-            f"{col.name}={value:g} is outside the training range "
-            f"{col.minimum:g} to {col.maximum:g}; the prediction is an extrapolation"
-        )
-    return value, None, warning
+        # "(missing)" is a choice the model saw in training when the column is nullable
+        return None if col.nullable else f"{col.name} is empty: choose one of the listed values"
+    median = f" (the training median is {col.median:g})" if col.median is not None else ""
+    return f"{col.name} is empty: enter a number{median}"
 
 
 def predict_router(get_loaded: Callable[[], LoadedModel]) -> APIRouter:
@@ -108,20 +81,23 @@ def predict_router(get_loaded: Callable[[], LoadedModel]) -> APIRouter:
         body = await request.json()
         if not isinstance(body, dict):
             raise RequestError("the form must be sent as a JSON object of field values")
+        signature = loaded.manifest.signature
         values: dict[str, list[Any]] = {}
         errors: dict[str, str] = {}
-        warnings: list[str] = []
-        for col in loaded.manifest.signature.columns:
-            value, error, warning = _field_problems(col, body.get(col.name))
-            if error:
-                errors[col.name] = error
-            if warning:
-                warnings.append(warning)
-            values[col.name] = [value]
+        for col in signature.columns:
+            text = str(body.get(col.name) or "").strip()
+            problem = None if text else _empty_field(col)
+            if problem:
+                errors[col.name] = problem
+            values[col.name] = [text or None]
+        # 200 with "errors": field problems are the form's answer, shown next to the fields
         if errors:
-            # 200: field problems are the form's answer, shown next to the fields
             return JSONResponse({"errors": errors})
-        feeds = loaded.manifest.signature.to_feeds(values)
+        try:  # the same checks and cleaning rules as every API request
+            checked = signature.check(values)
+        except RequestError as exc:
+            return JSONResponse({"errors": {exc.field or "": str(exc)}})
+        feeds = checked.feeds
         prediction = loaded.predictor.predict(feeds)
         (record,) = protocols.format_records(prediction, loaded.manifest)
         contributions = None
@@ -130,7 +106,7 @@ def predict_router(get_loaded: Callable[[], LoadedModel]) -> APIRouter:
         return JSONResponse(
             {
                 "result": record,
-                "warnings": warnings,
+                "warnings": checked.warnings(),
                 "classes": loaded.manifest.classes,
                 "contributions": contributions,
             }
