@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from monitoring.bikes import Served, records
 from tabpipe.artifacts import TABLE
 from tabpipe.cli import app
 from tabpipe.monitoring import report
-from tabpipe.monitoring.monitor import monitor, run_artifact_id
-from tabpipe.monitoring.spec import MonitoringSpec
+from tabpipe.errors import MonitoringError
+from tabpipe.monitoring.alerts import list_alerts
+from tabpipe.monitoring.monitor import (
+    EVENT_TIME,
+    champion_spec,
+    event_time,
+    monitor,
+    quality_finding,
+    run_artifact_id,
+)
+from tabpipe.monitoring.spec import MonitoringSpec, PolicySpec, WindowSpec
+from tabpipe.packaging.bundle import read_manifest
 from tabpipe.registry import Registry
+from tabpipe.retraining.policy import alert_on
 from tabpipe.workspace import Workspace
 
 
@@ -51,7 +64,7 @@ def test_a_stable_period_raises_no_alarm(fresh: Served) -> None:
     assert not any(t.alarm for t in window.tests)
     assert window.performance is not None and not window.performance_alarm
     # the held-out rows are the run's test split: the measured score is the test score
-    assert window.performance.value == __import__("pytest").approx(result.reference_score)
+    assert window.performance.value == pytest.approx(result.reference_score)
 
 
 def test_a_later_season_alarms_and_a_small_tail_says_so(fresh: Served) -> None:
@@ -157,3 +170,106 @@ def test_a_classifier_gets_measured_and_estimated_performance(tmp_path: Path) ->
     assert window.estimated is not None and 0.5 < window.estimated.value <= 1.0
     # the estimate (no labels used) lands near the measured value on the same rows
     assert abs(window.estimated.value - window.performance.value) < 0.1
+
+
+def test_windows_follow_the_event_time_column(fresh: Served) -> None:
+    """Backfilled traffic, scored newest first within a second, lands in its own months."""
+    days = fresh.frame[fresh.frame.dteday >= "2012-01-01"].iloc[:120]  # 2012-01-01 .. 04-29
+    backfill = records(days.iloc[::-1])
+    undated = records(days.iloc[:1])
+    undated[0]["dteday"] = "someday"
+    with fresh.client() as client:
+        for start in range(0, len(backfill), 40):
+            chunk = backfill[start : start + 40]
+            assert client.post("/invocations", json={"dataframe_records": chunk}).is_success
+        assert client.post("/invocations", json={"dataframe_records": undated}).is_success
+    by_month = MonitoringSpec(window={"every": "30d"}, min_rows=20, time_column="dteday")
+    with Workspace(fresh.root) as ws:
+        logged = monitor(ws, "bike", spec=by_month.model_copy(update={"time_column": None}))
+        event = monitor(ws, "bike", spec=by_month)
+        by_rows = monitor(ws, "bike", spec=by_month.model_copy(update={"window": WindowSpec(rows=60)}))
+        with pytest.raises(MonitoringError, match="time_column 'hour'.*--log-key hour"):
+            monitor(ws, "bike", spec=by_month.model_copy(update={"time_column": "hour"}))
+    assert [w.rows for w in logged.windows] == [121]  # logging time: one window
+    assert event.time_column == "dteday"
+    assert [w.rows for w in event.windows] == [30, 30, 30, 30]
+    assert event.windows[0].start == datetime(2012, 1, 1, tzinfo=UTC)
+    assert event.windows[-1].end == datetime(2012, 4, 29, tzinfo=UTC)
+    assert any("1 logged rows have no readable 'dteday'" in n and "someday" in n for n in event.notes)
+    # row windows follow the event order too, not the order the rows were scored in
+    assert [(w.start.date().isoformat(), w.end.date().isoformat()) for w in by_rows.windows] == [
+        ("2012-01-01", "2012-02-29"),
+        ("2012-03-01", "2012-04-29"),
+    ]
+
+
+def test_a_feature_can_be_the_event_time(fresh: Served) -> None:
+    """A numeric feature holds Unix seconds; windows of one 'day' follow it."""
+    with Workspace(fresh.root) as ws:
+        version = Registry(ws).resolve(fresh.name)
+        manifest = read_manifest(version.path)
+    log = pd.DataFrame(
+        {
+            "status": ["ok", "ok", "ok", "error"],
+            "request_id": ["a", "b", "c", "d"],
+            "row": [0, 0, 0, 0],
+            "in_temp": [86400.0 * 2, 0.0, float("nan"), float("nan")],
+        }
+    )
+    frame, notes = event_time(log, "temp", manifest)
+    assert frame["request_id"].tolist() == ["b", "a"]
+    assert frame[EVENT_TIME].iloc[1] == pd.Timestamp("1970-01-03", tz="UTC")
+    assert "1 logged rows have no readable 'temp'" in notes[0] and "request c" in notes[0]
+    assert "1 rejected requests" in notes[1]
+
+
+def test_data_quality_above_the_share_alerts(fresh: Served) -> None:
+    rows = records(fresh.frame.iloc[360:420])
+    for rec in rows[:15]:
+        rec["weathersit"] = "snowstorm"  # 25% unseen
+    for rec in rows[20:23]:
+        rec["temp"] = 5.0  # 5% out of range: under the threshold
+    with fresh.client() as client:
+        assert client.post("/invocations", json={"dataframe_records": rows}).is_success
+    mon = MonitoringSpec(
+        window={"rows": 100},
+        min_rows=50,
+        policies=[
+            {"when": "data_quality", "max_share": 0.1, "then": "alert"},
+            {"when": "data_quality", "max_share": 0.1, "flags": ["missing"], "then": "retrain"},
+        ],
+    )
+    with Workspace(fresh.root) as ws:
+        spec = champion_spec(ws, Registry(ws).resolve(fresh.name))
+        spec = spec.model_copy(update={"monitoring": mon})
+        result = monitor(ws, "bike", spec=mon)
+        window = result.windows[0]
+        assert window.quality["unseen_share"] == pytest.approx(0.25)
+        assert window.quality["range_share"] == pytest.approx(0.05)
+        assert window.quality["any_share"] == pytest.approx(0.30)
+        assert window.quality_columns == {
+            "unseen:weathersit": pytest.approx(0.25),
+            "range:temp": pytest.approx(0.05),
+        }
+        triggered = alert_on(ws, "bike", result, spec)
+        assert [(t.finding.kind, t.policy.then) for t in triggered] == [("data_quality", "alert")]
+        message = triggered[0].finding.message
+        assert "unseen categories in 25% of rows (weathersit 25%)" in message
+        assert "range" not in message and "max_share 10%" in message
+        stored = [a for a in list_alerts(ws, "bike") if a["kind"] == "data_quality"]
+        assert len(stored) == 1 and stored[0]["action"] == "alert"
+        assert stored[0]["details"]["shares"] == {"unseen": pytest.approx(0.25)}
+        # the same window monitored again raises no second alert
+        alert_on(ws, "bike", monitor(ws, "bike", spec=mon), spec)
+        assert len([a for a in list_alerts(ws, "bike") if a["kind"] == "data_quality"]) == 1
+
+
+def test_clean_traffic_raises_no_data_quality_finding(fresh: Served) -> None:
+    with fresh.client() as client:
+        rows = records(fresh.frame.iloc[360:420])
+        assert client.post("/invocations", json={"dataframe_records": rows}).is_success
+    policy = PolicySpec(when="data_quality", max_share=0.01)
+    with Workspace(fresh.root) as ws:
+        result = monitor(ws, "bike", spec=MonitoringSpec(window={"rows": 100}, min_rows=50))
+    assert result.windows[0].quality["any_share"] == 0.0
+    assert quality_finding(result, policy) is None

@@ -7,16 +7,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn import metrics as skm
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from tabpipe.modeling import metrics as mx
 from tabpipe.monitoring.performance import (
     cbpe_accuracy,
     cbpe_roc_auc,
+    cbpe_roc_auc_ovr,
+    cbpe_value,
     estimated,
+    expected_confusion,
+    from_confusion,
     measured,
     relative_drop,
 )
@@ -77,3 +83,74 @@ def test_relative_drop_follows_the_metric_direction() -> None:
     assert relative_drop("rmse", 100.0, 150.0) == pytest.approx(0.5)
     assert relative_drop("roc_auc", 0.8, 0.6) == pytest.approx(0.25)
     assert relative_drop("r2", 0.8, 0.9) < 0
+
+
+def _wine() -> tuple[np.ndarray, np.ndarray]:
+    """White vinho verde (UCI), quality in three classes: up to 5, 6, from 7."""
+    wine = pd.read_csv(DATA / "wine_white.csv", sep=";")
+    y = np.digitize(wine.pop("quality").to_numpy(), [6, 7])
+    return wine.to_numpy(float), y
+
+
+def test_the_confusion_matrix_metrics_match_sklearn() -> None:
+    rng = np.random.default_rng(3)
+    general = ("accuracy", "balanced_accuracy", "mcc", "f1_macro", "f1_weighted")
+    for k, names in ((2, ("f1", "precision", "recall")), (4, ("precision_macro", "recall_macro"))):
+        y = rng.integers(0, k, 300)
+        pred = np.where(rng.random(300) < 0.6, y, rng.integers(0, k, 300))
+        confusion = skm.confusion_matrix(y, pred, labels=np.arange(k)).astype(float)
+        for name in (*names, *general):
+            expected = mx.score(name, y, np.eye(k)[pred])
+            assert from_confusion(name, confusion) == pytest.approx(expected), name
+        # one-hot probabilities: the expected confusion matrix is the realised one
+        one_hot = expected_confusion(np.eye(k)[pred])
+        assert np.array_equal(one_hot, skm.confusion_matrix(pred, pred, labels=np.arange(k)))
+
+
+def test_cbpe_binary_f1_precision_recall_track_realised_on_titanic() -> None:
+    x, y = _adult_like()
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(y))
+    train, test = order[:450], order[450:]
+    model = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression())
+    model.fit(x[train], y[train])
+    proba = model.predict_proba(x[test])
+    for name in ("f1", "precision", "recall", "mcc", "balanced_accuracy"):
+        est = estimated(name, proba)
+        assert est is not None and est.low is not None and est.high is not None
+        realised = mx.score(name, y[test], proba)
+        assert est.low - 0.03 <= realised <= est.high + 0.03, (name, est, realised)
+        assert est.value == pytest.approx(realised, abs=0.08), name
+    # binary-only metrics are not estimated for several classes, and the reverse
+    assert estimated("f1", np.full((10, 3), 1 / 3)) is None
+    assert estimated("log_loss", proba) is None
+
+
+def test_cbpe_multiclass_tracks_realised_on_wine_without_concept_shift() -> None:
+    """Calibrated model, same concept: each window's estimate sits near its realised value."""
+    x, y = _wine()
+    rng = np.random.default_rng(1)
+    order = rng.permutation(len(y))
+    train, test = order[:2400], order[2400:]
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+    model.fit(x[train], y[train])
+    proba = model.predict_proba(x[test])
+    inside = total = 0
+    for window in np.array_split(np.arange(len(test)), 5):  # five windows of ~500 rows
+        p, truth = proba[window], y[test][window]
+        for name in ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc_ovr"):
+            est = estimated(name, p)
+            assert est is not None and est.low is not None and est.high is not None
+            assert est.low < est.value < est.high and est.high - est.low < 0.1
+            realised = mx.score(name, truth, p)
+            # within the interval's full width: about four standard errors of label noise
+            assert abs(est.value - realised) <= est.high - est.low, (name, est, realised)
+            inside += est.low <= realised <= est.high
+            total += 1
+    assert inside >= 0.75 * total  # the 95% intervals hold most realised values
+    # over the whole test set (2498 rows), the estimates are close
+    for name in ("accuracy", "f1_macro", "f1_weighted", "mcc", "roc_auc_ovr"):
+        assert cbpe_value(name, proba) == pytest.approx(mx.score(name, y[test], proba), abs=0.015)
+    assert cbpe_roc_auc_ovr(proba) == pytest.approx(
+        skm.roc_auc_score(y[test], proba, multi_class="ovr"), abs=0.01
+    )

@@ -82,6 +82,10 @@ def monitor(
     window_rows: Annotated[int | None, typer.Option(help="Windows of N rows.")] = None,
     every: Annotated[str | None, typer.Option(help="Windows of a time span (1h, 1d).")] = None,
     min_rows: Annotated[int | None, typer.Option(help="Rows a window needs to decide.")] = None,
+    time_column: Annotated[
+        str | None,
+        typer.Option(help="Cut windows on this column's time (a feature or the logged key)."),
+    ] = None,
     workspace: WorkspaceOpt = None,
     db_url: DbOpt = None,
 ) -> None:
@@ -101,6 +105,8 @@ def monitor(
             overrides["window"] = {"rows": window_rows, "every": every}
         if min_rows is not None:
             overrides["min_rows"] = min_rows
+        if time_column is not None:
+            overrides["time_column"] = time_column
         if overrides:
             from tabpipe.config import build_spec
 

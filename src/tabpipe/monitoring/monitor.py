@@ -7,6 +7,10 @@ together, see :mod:`tabpipe.monitoring.drift`), measured performance where
 labels exist, CBPE where they do not, data-quality flag shares and latency and
 error rate. The decision window is the newest one with at least ``min_rows``
 rows; a smaller tail is reported as too small, never alarmed on.
+
+Windows follow the time a prediction was logged, or, with ``time_column``, the
+data's own time (a feature or the logged user key): backfilled or batch-scored
+traffic then lands in the windows its rows belong to.
 """
 
 from __future__ import annotations
@@ -27,15 +31,17 @@ from tabpipe.modeling.metrics import REGISTRY
 from tabpipe.monitoring import performance as perf
 from tabpipe.monitoring.drift import DriftTest, Kind, Reference, drift_tests
 from tabpipe.monitoring.logstore import read_log
-from tabpipe.monitoring.spec import MonitoringSpec, parse_duration
+from tabpipe.monitoring.spec import MonitoringSpec, PolicySpec, parse_duration
 from tabpipe.packaging.bundle import Manifest, read_manifest
-from tabpipe.packaging.signature import category_text
+from tabpipe.packaging.signature import MISSING_CATEGORY, category_text
 from tabpipe.registry import CHAMPION, ModelVersion, Registry
 from tabpipe.serving.predlog import INPUT_PREFIX
 from tabpipe.serving.runtime import load_predictor
 from tabpipe.workspace import Workspace
 
 PREDICTION = "prediction"
+EVENT_TIME = "event_time"
+FLAG_KINDS = {"unseen": "unseen categories", "range": "out-of-range values", "missing": "missing"}
 
 
 class Operations(BaseModel):
@@ -62,7 +68,13 @@ class WindowResult(BaseModel):
     estimated: perf.Estimate | None = None
     estimated_drop: float | None = None
     estimated_alarm: bool = False
+    estimated_measured: perf.Estimate | None = Field(
+        None, description="The estimated metric measured on the window's labelled rows."
+    )
     quality: dict[str, float] = Field(default_factory=dict)
+    quality_columns: dict[str, float] = Field(
+        default_factory=dict, description="Share of rows per flag, e.g. unseen:weathersit."
+    )
     operations: Operations
     prediction_mean: float | None = None
     prediction_quantiles: list[float] | None = Field(
@@ -74,7 +86,9 @@ class WindowResult(BaseModel):
 class Finding(BaseModel):
     """Something a policy can act on (drift, performance, estimated_performance)."""
 
-    kind: Literal["drift", "performance", "estimated_performance", "schedule", "labels"]
+    kind: Literal[
+        "drift", "performance", "estimated_performance", "schedule", "labels", "data_quality"
+    ]
     window: str
     message: str
     details: dict[str, Any] = Field(default_factory=dict)
@@ -91,6 +105,9 @@ class MonitorResult(BaseModel):
     rows: int
     labelled_rows: int
     min_rows: int
+    time_column: str = Field(
+        "ts", description="What windows are cut on: ts (logging time) or the event time column."
+    )
     windows: list[WindowResult]
     decision_window: int | None
     findings: list[Finding]
@@ -152,13 +169,62 @@ def reference_frame(ws: Workspace, version: ModelVersion, manifest: Manifest) ->
     return features
 
 
-def assign_windows(frame: pd.DataFrame, spec: MonitoringSpec) -> pd.Series:
+def assign_windows(frame: pd.DataFrame, spec: MonitoringSpec, time: str = "ts") -> pd.Series:
+    """The window index of each row of ``frame`` (ordered by ``time``)."""
     if spec.window.rows is not None:
         return pd.Series(np.arange(len(frame)) // spec.window.rows, index=frame.index)
     step = parse_duration(spec.window.every or "1d")
-    start = frame["ts"].min()
-    windows: pd.Series = ((frame["ts"] - start) // pd.Timedelta(step)).astype(int)
+    start = frame[time].min()
+    windows: pd.Series = ((frame[time] - start) // pd.Timedelta(step)).astype(int)
     return windows
+
+
+def _time_source(log: pd.DataFrame, column: str, manifest: Manifest) -> str:
+    """The log column holding ``column``: its input ``in_<column>``, or the user ``key``."""
+    if column in manifest.signature.names:
+        return INPUT_PREFIX + column
+    if "key_name" in log and (log["key_name"] == column).any():
+        return "key"
+    features = ", ".join(manifest.signature.names)
+    raise MonitoringError(
+        f"time_column {column!r} is neither a feature of {manifest.name} ({features}) nor the "
+        f"logged user key; set monitoring.time_column to one of them, or serve with "
+        f"--log-key {column} so the log keeps it"
+    )
+
+
+def event_time(
+    log: pd.DataFrame, column: str, manifest: Manifest
+) -> tuple[pd.DataFrame, list[str]]:
+    """``log`` with an ``event_time`` column from ``column``, ordered by it, and notes.
+
+    Accepted rows whose time does not parse (ISO 8601 text or Unix seconds) and
+    rejected requests (no inputs) are set aside and reported, never windowed.
+    """
+    source = _time_source(log, column, manifest)
+    values = log[source]
+    if pd.api.types.is_numeric_dtype(values):
+        times = pd.to_datetime(values, unit="s", utc=True, errors="coerce")
+    else:
+        text = values.where(values.notna() & ~values.isin(["", MISSING_CATEGORY]))
+        times = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    notes = []
+    accepted = log["status"] == "ok"
+    bad = accepted & times.isna()
+    if bad.any():
+        first = log.loc[bad].iloc[0]
+        notes.append(
+            f"{int(bad.sum())} logged rows have no readable {column!r} time (ISO 8601 text or "
+            f"Unix seconds), e.g. request {first['request_id']} row {first['row']} with "
+            f"{first[source]!r}; they are left out of the windows"
+        )
+    rejected = int((~accepted).sum())
+    if rejected:
+        notes.append(
+            f"{rejected} rejected requests carry no {column!r} time and are in no window"
+        )
+    keep = log.loc[accepted & times.notna()].assign(**{EVENT_TIME: times[accepted & times.notna()]})
+    return keep.sort_values(EVENT_TIME, kind="stable").reset_index(drop=True), notes
 
 
 def monitor(
@@ -179,12 +245,17 @@ def monitor(
         log = log[log["version"] == version.version].reset_index(drop=True)
     if log.empty:
         notes.append(f"no logged predictions for {name} version {version.version} yet")
+    time = "ts"
+    if spec.time_column is not None and not log.empty:
+        log, time_notes = event_time(log, spec.time_column, manifest)
+        notes.extend(time_notes)
+        time = EVENT_TIME
     reference = reference_frame(ws, version, manifest)
     ref_stats = Reference.build(reference, _kinds(manifest))
     ok = log[log["status"] == "ok"] if not log.empty else log
     windows = []
     if not log.empty:
-        ids = assign_windows(log, spec)
+        ids = assign_windows(log, spec, time)
         for index in sorted(ids.unique()):
             part = log[ids == index]
             windows.append(
@@ -195,6 +266,7 @@ def monitor(
                     manifest,
                     ref_stats,
                     spec,
+                    time,
                 )
             )
     decision = next((w.index for w in reversed(windows) if not w.too_small), None)
@@ -217,6 +289,7 @@ def monitor(
         rows=len(log),
         labelled_rows=labelled,
         min_rows=spec.min_rows,
+        time_column=spec.time_column or "ts",
         windows=windows,
         decision_window=decision,
         findings=findings,
@@ -233,13 +306,14 @@ def _window(
     manifest: Manifest,
     ref: Reference,
     spec: MonitoringSpec,
+    time: str = "ts",
 ) -> WindowResult:
     too_small = len(ok) < spec.min_rows
     labelled = int(ok["label"].notna().sum()) if "label" in ok else 0
     result = WindowResult(
         index=index,
-        start=rows["ts"].min().to_pydatetime(),
-        end=rows["ts"].max().to_pydatetime(),
+        start=rows[time].min().to_pydatetime(),
+        end=rows[time].max().to_pydatetime(),
         rows=len(ok),
         labelled=labelled,
         too_small=too_small,
@@ -251,7 +325,7 @@ def _window(
     current[PREDICTION] = (
         ok[PREDICTION].astype(float) if manifest.task == "regression" else ok[PREDICTION]
     )
-    result.quality = _quality(ok)
+    result.quality, result.quality_columns = _quality(ok)
     if manifest.task == "regression":
         result.prediction_mean = float(current[PREDICTION].mean())
         quantiles = current[PREDICTION].quantile([0.05, 0.25, 0.5, 0.75, 0.95])
@@ -285,13 +359,7 @@ def _performance(
     metric = manifest.metric
     reference = manifest.test_metrics.get(metric)
     if result.labelled >= spec.min_labels:
-        labelled = ok[ok["label"].notna()]
-        est = perf.measured(
-            metric,
-            _labels(labelled, manifest),
-            _outputs(labelled, manifest),
-            resamples=spec.bootstrap,
-        )
+        est = _measure(metric, ok[ok["label"].notna()], manifest, spec)
         result.performance = est
         if reference is not None:
             result.performance_drop = perf.relative_drop(metric, reference, est.value)
@@ -302,14 +370,32 @@ def _performance(
             )
     if manifest.task != "regression" and len(ok) >= spec.min_rows:
         for name in (metric, "accuracy"):
-            guess = perf.estimated(name, _outputs(ok, manifest))
-            if guess is not None:
-                result.estimated = guess
-                ref_value = manifest.test_metrics.get(name)
-                if ref_value is not None:
-                    result.estimated_drop = perf.relative_drop(name, ref_value, guess.value)
-                    result.estimated_alarm = result.estimated_drop > spec.performance_drop
-                break
+            guess = perf.estimated(name, _outputs(ok, manifest), draws=spec.bootstrap)
+            if guess is None:
+                continue
+            result.estimated = guess
+            ref_value = manifest.test_metrics.get(name)
+            if ref_value is not None:
+                result.estimated_drop = perf.relative_drop(name, ref_value, guess.value)
+                result.estimated_alarm = result.estimated_drop > spec.performance_drop
+            if result.labelled >= spec.min_labels:
+                result.estimated_measured = (
+                    result.performance
+                    if name == metric
+                    else _measure(name, ok[ok["label"].notna()], manifest, spec)
+                )
+            break
+
+
+def _measure(
+    metric: str, labelled: pd.DataFrame, manifest: Manifest, spec: MonitoringSpec
+) -> perf.Estimate:
+    return perf.measured(
+        metric,
+        _labels(labelled, manifest),
+        _outputs(labelled, manifest),
+        resamples=spec.bootstrap,
+    )
 
 
 def _operations(rows: pd.DataFrame) -> Operations:
@@ -327,24 +413,67 @@ def _operations(rows: pd.DataFrame) -> Operations:
     )
 
 
-def _quality(ok: pd.DataFrame) -> dict[str, float]:
+def _quality(ok: pd.DataFrame) -> tuple[dict[str, float], dict[str, float]]:
+    """Share of rows with each kind of flag (and any), and share of rows per flag."""
     if "flags" not in ok:
-        return {}
+        return {}, {}
     out: dict[str, float] = {}
-    flags = ok["flags"]
+    flags = ok["flags"].map(lambda fs: [] if fs is None else list(fs))
     n = len(ok)
-    for kind in ("unseen", "range", "missing"):
+    for kind in FLAG_KINDS:
         prefix = kind + ":"
-        has = flags.map(lambda fs, p=prefix: fs is not None and any(f.startswith(p) for f in fs))
+        has = flags.map(lambda fs, p=prefix: any(f.startswith(p) for f in fs))
         out[f"{kind}_share"] = float(has.sum() / n)
-    return out
+    out["any_share"] = float(flags.map(bool).sum() / n)
+    per_flag = flags.explode().dropna().value_counts() / n
+    return out, {str(k): float(v) for k, v in per_flag.items()}
+
+
+def _label(w: WindowResult) -> str:
+    return f"window {w.index} ({w.start:%Y-%m-%d %H:%M}–{w.end:%Y-%m-%d %H:%M}, {w.rows} rows)"
+
+
+def quality_finding(result: MonitorResult, policy: PolicySpec) -> Finding | None:
+    """A data-quality finding when, in the decision window, a flag kind exceeds ``max_share``."""
+    if result.decision_window is None:
+        return None
+    w = next(x for x in result.windows if x.index == result.decision_window)
+    over = {
+        kind: w.quality.get(f"{kind}_share", 0.0)
+        for kind in policy.flags
+        if w.quality.get(f"{kind}_share", 0.0) > policy.max_share
+    }
+    if not over:
+        return None
+    parts = []
+    for kind, share in over.items():
+        columns = ", ".join(
+            f"{flag.split(':', 1)[1]} {value:.0%}"
+            for flag, value in sorted(w.quality_columns.items(), key=lambda kv: -kv[1])
+            if flag.startswith(kind + ":")
+        )
+        parts.append(f"{FLAG_KINDS[kind]} in {share:.0%} of rows ({columns})")
+    return Finding(
+        kind="data_quality",
+        window=_label(w),
+        message=f"{'; '.join(parts)}: above max_share {policy.max_share:.0%}",
+        details={
+            "shares": over,
+            "max_share": policy.max_share,
+            "columns": {
+                flag: share
+                for flag, share in w.quality_columns.items()
+                if flag.split(":", 1)[0] in over
+            },
+        },
+    )
 
 
 def _findings(windows: list[WindowResult], decision: int | None, metric: str) -> list[Finding]:
     if decision is None:
         return []
     w = next(x for x in windows if x.index == decision)
-    label = f"window {w.index} ({w.start:%Y-%m-%d %H:%M}–{w.end:%Y-%m-%d %H:%M}, {w.rows} rows)"
+    label = _label(w)
     out = []
     if w.drifted:
         alarms = [t for t in w.tests if t.alarm]
@@ -361,7 +490,7 @@ def _findings(windows: list[WindowResult], decision: int | None, metric: str) ->
     if measured and measured[-1].performance_alarm:
         w = measured[-1]
         assert w.performance is not None
-        label = f"window {w.index} ({w.start:%Y-%m-%d %H:%M}–{w.end:%Y-%m-%d %H:%M}, {w.rows} rows)"
+        label = _label(w)
         out.append(
             Finding(
                 kind="performance",
@@ -376,7 +505,7 @@ def _findings(windows: list[WindowResult], decision: int | None, metric: str) ->
         out.append(
             Finding(
                 kind="estimated_performance",
-                window=label,
+                window=_label(w),
                 message=f"estimated {w.estimated.metric} (CBPE, no labels needed) "
                 f"{w.estimated.value:.4g} is {w.estimated_drop:.0%} worse than at training",
                 details=w.estimated.model_dump(),
@@ -391,8 +520,10 @@ __all__ = [
     "WindowResult",
     "assign_windows",
     "champion_spec",
+    "event_time",
     "feature_frame",
     "monitor",
+    "quality_finding",
     "reference_frame",
     "run_artifact_id",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from tabpipe.monitoring import performance as perf
 from tabpipe.monitoring.monitor import MonitorResult
 
 STYLE = (
@@ -44,45 +45,53 @@ def _drift_figure(result: MonitorResult) -> go.Figure:
     return fig
 
 
+def _interval_trace(
+    points: list[tuple[int, perf.Estimate]], name: str, dash: str | None = None
+) -> go.Scatter:
+    """A line of estimates with their intervals as asymmetric error bars."""
+    return go.Scatter(
+        x=[i for i, _ in points],
+        y=[e.value for _, e in points],
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "array": [(e.high if e.high is not None else e.value) - e.value for _, e in points],
+            "arrayminus": [e.value - (e.low if e.low is not None else e.value) for _, e in points],
+        },
+        mode="lines+markers",
+        line={"dash": dash} if dash else None,
+        name=name,
+    )
+
+
 def _performance_figure(result: MonitorResult) -> go.Figure:
+    """Measured performance and the CBPE estimate of the same metric, per window."""
     fig = go.Figure()
-    measured = [w for w in result.windows if w.performance is not None]
+    measured = [(w.index, w.performance) for w in result.windows if w.performance is not None]
     if measured:
         fig.add_trace(
-            go.Scatter(
-                x=[w.index for w in measured],
-                y=[w.performance.value for w in measured if w.performance],
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": [
-                        (w.performance.high or w.performance.value) - w.performance.value
-                        for w in measured
-                        if w.performance
-                    ],
-                    "arrayminus": [
-                        w.performance.value - (w.performance.low or w.performance.value)
-                        for w in measured
-                        if w.performance
-                    ],
-                },
-                mode="lines+markers",
-                name=f"measured {result.metric} (95% bootstrap CI)",
-            )
+            _interval_trace(measured, f"measured {result.metric} (95% bootstrap CI)")
         )
-    estimated = [w for w in result.windows if w.estimated is not None]
+    estimated = [(w.index, w.estimated) for w in result.windows if w.estimated is not None]
     if estimated:
+        name = estimated[0][1].metric
         fig.add_trace(
-            go.Scatter(
-                x=[w.index for w in estimated],
-                y=[w.estimated.value for w in estimated if w.estimated],
-                mode="lines+markers",
-                name=f"estimated {estimated[0].estimated.metric if estimated[0].estimated else ''} (CBPE)",
-            )
+            _interval_trace(estimated, f"estimated {name} (CBPE, 95% interval)", dash="dot")
         )
+        if name != result.metric:
+            other = [
+                (w.index, w.estimated_measured)
+                for w in result.windows
+                if w.estimated_measured is not None
+            ]
+            if other:
+                fig.add_trace(_interval_trace(other, f"measured {name} (95% bootstrap CI)"))
     if result.reference_score is not None:
         fig.add_hline(y=result.reference_score, line_dash="dash", annotation_text="at training")
-    fig.update_layout(title="Performance per window", xaxis_title="window")
+    fig.update_layout(
+        title="Performance per window: estimated (CBPE, no labels) vs measured (labels)",
+        xaxis_title="window",
+    )
     return fig
 
 
@@ -127,7 +136,7 @@ def _ops_figure(result: MonitorResult) -> go.Figure:
     fig.add_trace(
         go.Bar(x=x, y=[w.operations.error_rate for w in ws], name="error rate", yaxis="y2")
     )
-    for kind in ("unseen_share", "range_share", "missing_share"):
+    for kind in ("unseen_share", "range_share", "missing_share", "any_share"):
         fig.add_trace(
             go.Scatter(x=x, y=[w.quality.get(kind, 0.0) for w in ws], name=kind, yaxis="y2")
         )
@@ -140,24 +149,32 @@ def _ops_figure(result: MonitorResult) -> go.Figure:
     return fig
 
 
+def _with_interval(est: perf.Estimate | None) -> str:
+    if est is None:
+        return "–"
+    if est.low is None or est.high is None:
+        return f"{est.value:.4g}"
+    return f"{est.value:.4g} [{est.low:.3g}, {est.high:.3g}]"
+
+
 def _windows_table(result: MonitorResult) -> str:
     head = (
         "<tr><th>window</th><th>start</th><th>rows</th><th>labelled</th><th>drifted</th>"
-        f"<th>{html.escape(result.metric)}</th><th>drop</th><th>estimated</th>"
+        f"<th>{html.escape(result.metric)}</th><th>drop</th><th>estimated (CBPE)</th>"
         "<th>p50 ms</th><th>errors</th></tr>"
     )
     body = []
     for w in result.windows:
         alarm = bool(w.drifted) or w.performance_alarm or w.estimated_alarm
-        perf = f"{w.performance.value:.4g}" if w.performance else "–"
+        score = f"{w.performance.value:.4g}" if w.performance else "–"
         drop = f"{w.performance_drop:+.0%}" if w.performance_drop is not None else "–"
-        est = f"{w.estimated.value:.4g}" if w.estimated else "–"
+        est = _with_interval(w.estimated)
         drifted = "too small" if w.too_small else (", ".join(w.drifted) or "none")
         p50 = w.operations.latency_p50_ms
         body.append(
             f"<tr class={'alarm' if alarm else ''}><td>{w.index}</td><td>{w.start:%Y-%m-%d %H:%M}"
             f"</td><td>{w.rows}</td><td>{w.labelled}</td><td>{html.escape(drifted)}</td>"
-            f"<td>{perf}</td><td>{drop}</td><td>{est}</td>"
+            f"<td>{score}</td><td>{drop}</td><td>{est}</td>"
             f"<td>{'' if p50 is None else f'{p50:.2f}'}</td><td>{w.operations.errors}</td></tr>"
         )
     return f"<table>{head}{''.join(body)}</table>"

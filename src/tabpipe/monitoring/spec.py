@@ -4,6 +4,7 @@ Example::
 
     monitoring:
       window: {rows: 200}          # or {every: "1d"}
+      time_column: dteday          # windows on the data's own time (default: logging time)
       min_rows: 100                # a smaller window says so instead of alarming
       alpha: 0.05                  # false discovery rate (Benjamini-Hochberg)
       effect: {numeric: 0.1, categorical: 0.1, missing: 0.05, prediction: 0.1}
@@ -14,6 +15,7 @@ Example::
         - {when: performance, then: retrain}
         - {when: labels, min_labels: 500, then: retrain}
         - {when: schedule, every: "30d", then: retrain}
+        - {when: data_quality, max_share: 0.05, then: alert}
     retraining:
       window: growing              # or sliding (keep the newest max_rows rows)
       max_rows: 100000
@@ -75,8 +77,11 @@ class EffectSpec(_Spec):
     psi: float = Field(0.2, gt=0, description="PSI above this is shown as large (not decisive).")
 
 
-Trigger = Literal["drift", "performance", "estimated_performance", "schedule", "labels"]
+Trigger = Literal[
+    "drift", "performance", "estimated_performance", "schedule", "labels", "data_quality"
+]
 Action = Literal["alert", "retrain"]
+QualityFlag = Literal["unseen", "range", "missing"]
 
 
 class PolicySpec(_Spec):
@@ -84,6 +89,14 @@ class PolicySpec(_Spec):
     then: Action = "alert"
     min_labels: int = Field(500, ge=1, description="For 'labels': new labelled rows needed.")
     every: str | None = Field(None, description="For 'schedule': how often, e.g. 7d.")
+    max_share: float = Field(
+        0.05, gt=0, lt=1, description="For 'data_quality': the share of flagged rows allowed."
+    )
+    flags: tuple[QualityFlag, ...] = Field(
+        ("unseen", "range", "missing"),
+        min_length=1,
+        description="For 'data_quality': which serving flags count.",
+    )
 
     @model_validator(mode="after")
     def _schedule_needs_every(self) -> PolicySpec:
@@ -96,6 +109,12 @@ class PolicySpec(_Spec):
 
 class MonitoringSpec(_Spec):
     window: WindowSpec = WindowSpec(rows=500)
+    time_column: str | None = Field(
+        None,
+        min_length=1,
+        description="Cut windows on this column's time (a feature, or the logged user key) "
+        "instead of the time a prediction was logged; ISO 8601 text or Unix seconds.",
+    )
     min_rows: int = Field(100, ge=10)
     min_labels: int = Field(30, ge=5, description="Labelled rows a window needs for a metric.")
     alpha: float = Field(0.05, gt=0, lt=1)
@@ -122,6 +141,7 @@ __all__ = [
     "EffectSpec",
     "MonitoringSpec",
     "PolicySpec",
+    "QualityFlag",
     "RetrainingSpec",
     "WindowSpec",
     "parse_duration",

@@ -4,6 +4,9 @@ Each policy of ``monitoring.policies`` names a trigger and an action:
 
 - ``drift``, ``performance``, ``estimated_performance``: a finding of that kind
   in the latest monitoring result;
+- ``data_quality``: in the decision window, the share of rows flagged by the
+  server (unseen categories, out-of-range values, missing values) above
+  ``max_share`` for one of the policy's ``flags``;
 - ``labels``: at least ``min_labels`` labelled rows the champion was not trained on;
 - ``schedule``: the champion is older than ``every``.
 
@@ -26,7 +29,13 @@ from tabpipe import metadata as md
 from tabpipe.config import PipelineSpec
 from tabpipe.errors import MonitoringError
 from tabpipe.monitoring.alerts import Alert, raise_alert
-from tabpipe.monitoring.monitor import Finding, MonitorResult, champion_spec, monitor
+from tabpipe.monitoring.monitor import (
+    Finding,
+    MonitorResult,
+    champion_spec,
+    monitor,
+    quality_finding,
+)
 from tabpipe.monitoring.spec import PolicySpec, parse_duration
 from tabpipe.registry import CHAMPION, Registry
 from tabpipe.retraining.retrain import RetrainDecision, labelled_rows, retrain, trained_until
@@ -71,6 +80,10 @@ def evaluate(
                 for f in result.findings
                 if f.kind == policy.when
             )
+        elif policy.when == "data_quality":
+            finding = quality_finding(result, policy)
+            if finding is not None:
+                out.append(Triggered(policy=policy, finding=finding))
         elif policy.when == "labels":
             rows = labelled_rows(ws, name)
             cutoff = trained_until(ws, name, result.version)

@@ -10,10 +10,10 @@ request never waits on the log and never fails because of it.
 Each logged row holds: ``request_id``, ``row`` (index in the request), ``ts``
 (UTC), ``model``, ``version``, ``source`` (http or batch), ``status`` (ok or
 error), ``error``, ``latency_ms`` (per request), ``key`` (the user key column,
-when configured), ``flags`` (data-quality flags such as ``unseen:col``,
-``range:col``, ``missing:col``), one ``in_<column>`` per validated input,
-``prediction`` and ``proba_<class>`` per class. Read it with
-:mod:`tabpipe.monitoring.logstore`.
+when configured, and ``key_name``, the request column it came from), ``flags``
+(data-quality flags such as ``unseen:col``, ``range:col``, ``missing:col``), one
+``in_<column>`` per validated input, ``prediction`` and ``proba_<class>`` per
+class. Read it with :mod:`tabpipe.monitoring.logstore`.
 """
 
 from __future__ import annotations
@@ -264,7 +264,7 @@ class PredictionLog:
         if not records:
             return
         try:
-            table = build_table(self.model, records, self.settings.key_column is not None)
+            table = build_table(self.model, records, self.settings.key_column)
             write_part(self.folder, table)
             self.stats.written_rows += table.num_rows
             self.stats.parts += 1
@@ -341,17 +341,18 @@ def log_batch(
         )
         folder = log_folder(workspace, manifest.name)
         folder.mkdir(parents=True, exist_ok=True)
-        return write_part(folder, build_table(manifest.name, [rec], key_column is not None))
+        return write_part(folder, build_table(manifest.name, [rec], key_column))
     except Exception as exc:
         log.error("prediction log: the batch of %s could not be logged: %s", manifest.name, exc)
         return None
 
 
 # building the Arrow table ------------------------------------------------------------
-def build_table(model: str, records: list[_Record], with_keys: bool) -> pa.Table:
+def build_table(model: str, records: list[_Record], key_name: str | None) -> pa.Table:
+    """The Arrow table of ``records``; ``key_name`` is the request column of the user key."""
     ok = [r for r in records if r.error is None and r.prediction is not None]
     bad = [r for r in records if r.error is not None]
-    tables = [_ok_table(model, group, with_keys) for group in _by_version(ok)]
+    tables = [_ok_table(model, group, key_name) for group in _by_version(ok)]
     if bad:
         tables.append(_error_table(model, bad))
     return pa.concat_tables(tables, promote_options="permissive")
@@ -385,16 +386,17 @@ def _error_table(model: str, records: list[_Record]) -> pa.Table:
     return pa.table(cols)
 
 
-def _ok_table(model: str, records: list[_Record], with_keys: bool) -> pa.Table:
+def _ok_table(model: str, records: list[_Record], key_name: str | None) -> pa.Table:
     manifest = records[0].manifest
     assert manifest is not None
     n = sum(r.rows for r in records)
     cols = _base_columns(model, records)
     cols["status"] = pa.array(["ok"] * n, pa.string())
     cols["error"] = pa.nulls(n, pa.string())
-    if with_keys:
+    if key_name is not None:
         keys = [k for r in records for k in (r.keys or [None] * r.rows)]
         cols["key"] = pa.array([key_text(k) for k in keys], pa.string())
+        cols["key_name"] = pa.array([key_name] * n, pa.string())
     flags: list[list[str]] = [[] for _ in range(n)]
     for spec in manifest.signature.columns:
         values = np.concatenate([r.feeds[spec.name].reshape(-1) for r in records if r.feeds])
