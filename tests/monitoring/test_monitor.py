@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from monitoring.bikes import Served, records
 from tabpipe.artifacts import TABLE
 from tabpipe.cli import app
-from tabpipe.monitoring import report
 from tabpipe.errors import MonitoringError
+from tabpipe.monitoring import report
 from tabpipe.monitoring.alerts import list_alerts
 from tabpipe.monitoring.monitor import (
     EVENT_TIME,
@@ -187,15 +187,19 @@ def test_windows_follow_the_event_time_column(fresh: Served) -> None:
     with Workspace(fresh.root) as ws:
         logged = monitor(ws, "bike", spec=by_month.model_copy(update={"time_column": None}))
         event = monitor(ws, "bike", spec=by_month)
-        by_rows = monitor(ws, "bike", spec=by_month.model_copy(update={"window": WindowSpec(rows=60)}))
-        with pytest.raises(MonitoringError, match="time_column 'hour'.*--log-key hour"):
+        by_rows = monitor(
+            ws, "bike", spec=by_month.model_copy(update={"window": WindowSpec(rows=60)})
+        )
+        with pytest.raises(MonitoringError, match=r"time_column 'hour'.*--log-key hour"):
             monitor(ws, "bike", spec=by_month.model_copy(update={"time_column": "hour"}))
     assert [w.rows for w in logged.windows] == [121]  # logging time: one window
     assert event.time_column == "dteday"
     assert [w.rows for w in event.windows] == [30, 30, 30, 30]
     assert event.windows[0].start == datetime(2012, 1, 1, tzinfo=UTC)
     assert event.windows[-1].end == datetime(2012, 4, 29, tzinfo=UTC)
-    assert any("1 logged rows have no readable 'dteday'" in n and "someday" in n for n in event.notes)
+    assert any(
+        "1 logged rows have no readable 'dteday'" in n and "someday" in n for n in event.notes
+    )
     # row windows follow the event order too, not the order the rows were scored in
     assert [(w.start.date().isoformat(), w.end.date().isoformat()) for w in by_rows.windows] == [
         ("2012-01-01", "2012-02-29"),

@@ -220,9 +220,7 @@ def event_time(
         )
     rejected = int((~accepted).sum())
     if rejected:
-        notes.append(
-            f"{rejected} rejected requests carry no {column!r} time and are in no window"
-        )
+        notes.append(f"{rejected} rejected requests carry no {column!r} time and are in no window")
     keep = log.loc[accepted & times.notna()].assign(**{EVENT_TIME: times[accepted & times.notna()]})
     return keep.sort_values(EVENT_TIME, kind="stable").reset_index(drop=True), notes
 

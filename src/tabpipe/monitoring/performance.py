@@ -85,7 +85,7 @@ def expected_confusion(proba: np.ndarray) -> np.ndarray:
     calibrated, the row's true class is ``k`` with probability ``proba[k]``, so
     it adds ``proba[k]`` to cell (k, predicted).
     """
-    n, k = proba.shape
+    k = proba.shape[1]
     predicted = proba.argmax(axis=1)
     confusion = np.zeros((k, k))
     for j in range(k):
@@ -94,7 +94,8 @@ def expected_confusion(proba: np.ndarray) -> np.ndarray:
 
 
 def _safe_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.divide(a, b, out=np.zeros_like(a, dtype=float), where=b > 0)
+    out: np.ndarray = np.divide(a, b, out=np.zeros_like(a, dtype=float), where=b > 0)
+    return out
 
 
 def from_confusion(metric: str, confusion: np.ndarray) -> float:
@@ -184,7 +185,7 @@ def _simulated(metric: str, proba: np.ndarray, draws: int, seed: int) -> np.ndar
     )
     out = np.empty(draws)
     for d in range(draws):
-        truth = (rng.random(n)[:, None] > cumulative).sum(axis=1)
+        truth = (rng.random((n, 1)) > cumulative).sum(axis=1)
         if ranks:
             out[d] = np.mean([_rank_auc(ranks[c], truth == c) for c in auc_classes])
         else:

@@ -69,9 +69,7 @@ def _performance_figure(result: MonitorResult) -> go.Figure:
     fig = go.Figure()
     measured = [(w.index, w.performance) for w in result.windows if w.performance is not None]
     if measured:
-        fig.add_trace(
-            _interval_trace(measured, f"measured {result.metric} (95% bootstrap CI)")
-        )
+        fig.add_trace(_interval_trace(measured, f"measured {result.metric} (95% bootstrap CI)"))
     estimated = [(w.index, w.estimated) for w in result.windows if w.estimated is not None]
     if estimated:
         name = estimated[0][1].metric

@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from tabpipe import metadata as md
 from tabpipe.config import PipelineSpec
-from tabpipe.errors import MonitoringError
+from tabpipe.errors import TabpipeError
 from tabpipe.monitoring.alerts import Alert, raise_alert
 from tabpipe.monitoring.monitor import (
     Finding,
@@ -148,7 +148,7 @@ def run_policies(
         reason = "; ".join(sorted({t.finding.kind for t in wants}))
         try:
             outcome.decision = retrain(ws, name, trigger=reason, actor=actor, spec=spec)
-        except MonitoringError as exc:
+        except TabpipeError as exc:  # a failed retraining is reported; the watch goes on
             outcome.error = str(exc)
             log.warning("retraining %s was due (%s) but could not run: %s", name, reason, exc)
     return outcome
