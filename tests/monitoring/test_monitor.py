@@ -170,6 +170,15 @@ def test_a_classifier_gets_measured_and_estimated_performance(tmp_path: Path) ->
     assert window.estimated is not None and 0.5 < window.estimated.value <= 1.0
     # the estimate (no labels used) lands near the measured value on the same rows
     assert abs(window.estimated.value - window.performance.value) < 0.1
+    est = window.estimated
+    assert est.metric == "roc_auc" and est.low is not None and est.high is not None
+    assert est.low < est.value < est.high
+    assert window.estimated_measured == window.performance  # the same metric, measured
+    # the report draws the estimate against the measured value, window by window
+    page = report.render(result, [])
+    assert "estimated roc_auc (CBPE, 95% interval)" in page
+    assert "measured roc_auc (95% bootstrap CI)" in page
+    assert f"{est.value:.4g} [{est.low:.3g}, {est.high:.3g}]" in page
 
 
 def test_windows_follow_the_event_time_column(fresh: Served) -> None:

@@ -103,6 +103,11 @@ def test_the_confusion_matrix_metrics_match_sklearn() -> None:
             expected = mx.score(name, y, np.eye(k)[pred])
             assert from_confusion(name, confusion) == pytest.approx(expected), name
         # one-hot probabilities: the expected confusion matrix is the realised one
+        # a class that neither occurs nor is predicted is left out of macro averages
+        wide = np.zeros((k + 1, k + 1))
+        wide[:k, :k] = confusion
+        for name in ("f1_macro", "precision_macro", "recall_macro", "balanced_accuracy"):
+            assert from_confusion(name, wide) == pytest.approx(mx.score(name, y, np.eye(k)[pred]))
         one_hot = expected_confusion(np.eye(k)[pred])
         assert np.array_equal(one_hot, skm.confusion_matrix(pred, pred, labels=np.arange(k)))
 

@@ -107,6 +107,7 @@ def from_confusion(metric: str, confusion: np.ndarray) -> float:
     precision = _safe_ratio(hits, called)
     recall = _safe_ratio(hits, truth)
     f1 = _safe_ratio(2 * hits, truth + called)
+    seen = (truth > 0) | (called > 0)  # macro averages skip classes in neither, as sklearn
     if metric == "accuracy":
         return float(hits.sum() / n)
     if metric == "balanced_accuracy":
@@ -114,13 +115,13 @@ def from_confusion(metric: str, confusion: np.ndarray) -> float:
     if metric in {"f1", "precision", "recall"}:
         return float({"f1": f1, "precision": precision, "recall": recall}[metric][1])
     if metric == "f1_macro":
-        return float(f1.mean())
+        return float(f1[seen].mean())
     if metric == "f1_weighted":
         return float((f1 * truth).sum() / n)
     if metric == "precision_macro":
-        return float(precision.mean())
+        return float(precision[seen].mean())
     if metric == "recall_macro":
-        return float(recall.mean())
+        return float(recall[seen].mean())
     if metric == "mcc":
         cov_tp = hits.sum() * n - truth @ called
         denominator = np.sqrt((n**2 - called @ called) * (n**2 - truth @ truth))
