@@ -16,6 +16,19 @@ from tabpipe.workspace import Workspace
 
 DATA = Path(__file__).parents[1] / "data" / "bike_day.csv"
 WEATHER = {1: "clear", 2: "mist", 3: "light rain", 4: "heavy rain"}
+FIRST_DAY = {
+    "season": 1,
+    "mnth": 1,
+    "holiday": 0,
+    "weekday": 6,
+    "workingday": 0,
+    "weathersit": "mist",
+    "temp": 0.34,
+    "atemp": 0.36,
+    "hum": 0.8,
+    "windspeed": 0.16,
+}
+"""The features of 2011-01-01, to ask a server which version answers."""
 
 
 def bike_frame() -> pd.DataFrame:

@@ -11,7 +11,7 @@ from sklearn import metrics as skm
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from tabpipe.modeling import metrics as mx
@@ -45,6 +45,13 @@ def _adult_like() -> tuple[np.ndarray, np.ndarray]:
     return x, titanic["Survived"].to_numpy(int)
 
 
+def _fit(x: np.ndarray, y: np.ndarray, n_train: int, seed: int) -> tuple[Pipeline, np.ndarray]:
+    """A logistic regression (well calibrated) on ``n_train`` random rows; the rest's indices."""
+    order = np.random.default_rng(seed).permutation(len(y))
+    model = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(max_iter=500))
+    return model.fit(x[order[:n_train]], y[order[:n_train]]), order[n_train:]
+
+
 def test_bootstrap_interval_brackets_the_value() -> None:
     _x, y = _adult_like()
     rng = np.random.default_rng(0)
@@ -59,11 +66,7 @@ def test_bootstrap_interval_brackets_the_value() -> None:
 
 def test_cbpe_tracks_realised_performance_of_a_calibrated_classifier() -> None:
     x, y = _adult_like()
-    rng = np.random.default_rng(0)
-    order = rng.permutation(len(y))
-    train, test = order[:500], order[500:]
-    model = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression())
-    model.fit(x[train], y[train])
+    model, test = _fit(x, y, 500, seed=0)
     proba = model.predict_proba(x[test])
     realised_acc = accuracy_score(y[test], proba.argmax(axis=1))
     realised_auc = roc_auc_score(y[test], proba[:, 1])
@@ -114,11 +117,7 @@ def test_the_confusion_matrix_metrics_match_sklearn() -> None:
 
 def test_cbpe_binary_f1_precision_recall_track_realised_on_titanic() -> None:
     x, y = _adult_like()
-    rng = np.random.default_rng(0)
-    order = rng.permutation(len(y))
-    train, test = order[:450], order[450:]
-    model = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression())
-    model.fit(x[train], y[train])
+    model, test = _fit(x, y, 450, seed=0)
     proba = model.predict_proba(x[test])
     for name in ("f1", "precision", "recall", "mcc", "balanced_accuracy"):
         est = estimated(name, proba)
@@ -134,11 +133,7 @@ def test_cbpe_binary_f1_precision_recall_track_realised_on_titanic() -> None:
 def test_cbpe_multiclass_tracks_realised_on_wine_without_concept_shift() -> None:
     """Calibrated model, same concept: each window's estimate sits near its realised value."""
     x, y = _wine()
-    rng = np.random.default_rng(1)
-    order = rng.permutation(len(y))
-    train, test = order[:2400], order[2400:]
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
-    model.fit(x[train], y[train])
+    model, test = _fit(x, y, 2400, seed=1)
     proba = model.predict_proba(x[test])
     inside = total = 0
     for window in np.array_split(np.arange(len(test)), 5):  # five windows of ~500 rows

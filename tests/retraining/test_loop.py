@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from monitoring.bikes import Served, records, train_bike
+from monitoring.bikes import FIRST_DAY, Served, records, train_bike
 from tabpipe.artifacts import TABLE
 from tabpipe.cli import app
 from tabpipe.errors import MonitoringError
@@ -57,24 +57,10 @@ def webhook() -> Iterator[str]:
     server.shutdown()
 
 
-FIRST = {
-    "season": 1,
-    "mnth": 1,
-    "holiday": 0,
-    "weekday": 6,
-    "workingday": 0,
-    "weathersit": "mist",
-    "temp": 0.34,
-    "atemp": 0.36,
-    "hum": 0.8,
-    "windspeed": 0.16,
-}
-
-
 def _version_of(client: TestClient) -> str:
     body = client.post(
         "/v2/models/bike/infer",
-        json={"inputs": [{"name": k, "data": [v]} for k, v in FIRST.items()]},
+        json={"inputs": [{"name": k, "data": [v]} for k, v in FIRST_DAY.items()]},
     ).json()
     return str(body["model_version"])
 

@@ -9,10 +9,6 @@ a schema of its own.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,31 +18,16 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from monitoring.bikes import records, train_bike
-from support import free_port, wait_until_up
+from monitoring.bikes import FIRST_DAY, records, train_bike
+from support import start
 from tabpipe.monitoring.alerts import list_alerts
 from tabpipe.monitoring.logstore import read_log
 from tabpipe.registry import Registry
 from tabpipe.retraining.policy import run_policies
 from tabpipe.retraining.retrain import retrain_history
-from tabpipe.serving.app import SETTINGS_ENV, ServeSettings
-from tabpipe.serving.predlog import LogSettings
 from tabpipe.workspace import Workspace
 
 pytestmark = [pytest.mark.slow, pytest.mark.service]
-
-FIRST_DAY = {
-    "season": 1,
-    "mnth": 1,
-    "holiday": 0,
-    "weekday": 6,
-    "workingday": 0,
-    "weathersit": "mist",
-    "temp": 0.34,
-    "atemp": 0.36,
-    "hum": 0.8,
-    "windspeed": 0.16,
-}
 
 
 @pytest.fixture
@@ -62,32 +43,6 @@ def pg_schema(pg_url: str) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
-
-
-def _serve(settings: ServeSettings, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, SETTINGS_ENV: settings.model_dump_json()}
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "tabpipe.serving.app:app_from_env",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            stderr=sink,
-        )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_up(url, proc, "/v2/health/ready")
-    return proc, url
 
 
 def _version(url: str) -> str:
@@ -128,21 +83,28 @@ def test_the_loop_with_postgresql_metadata(
         },
         retraining={"window": "sliding", "max_rows": 250, "holdout_rows": 60, "margin": 0.05},
     )
-    settings = ServeSettings(
-        workspace=tmp_path,
-        model="bike",
-        db_url=pg_schema,
-        poll_seconds=0.2,
-        prediction_log=LogSettings(key_column="dteday", flush_seconds=0.05),
+    # `tabpipe serve` as a real uvicorn process, reading the registry from PostgreSQL
+    proc, url = start(
+        [
+            "serve",
+            "bike",
+            "--workspace",
+            str(tmp_path),
+            "--db-url",
+            pg_schema,
+            "--poll-seconds",
+            "0.2",
+            "--log-key",
+            "dteday",
+        ]
     )
-    proc, url = _serve(settings, tmp_path / "server.log")
     try:
         assert _version(url) == "1"
         year_2012 = served.frame[served.frame.dteday >= "2012-01-01"]
         rows = records(year_2012)
-        for start in range(0, len(rows), 10):
+        for first in range(0, len(rows), 10):
             r = httpx.post(
-                f"{url}/invocations", json={"dataframe_records": rows[start : start + 10]}
+                f"{url}/invocations", json={"dataframe_records": rows[first : first + 10]}
             )
             assert r.status_code == 200, r.text
         _wait(
@@ -166,7 +128,7 @@ def test_the_loop_with_postgresql_metadata(
         # the running server follows the champion alias in PostgreSQL
         _wait(lambda: _version(url) == "2", 20, "the server to answer from version 2")
     finally:
-        proc.send_signal(signal.SIGTERM)
+        proc.terminate()
         proc.wait(timeout=30)
 
     with Workspace(tmp_path, pg_schema) as ws:
