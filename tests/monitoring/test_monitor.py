@@ -114,11 +114,16 @@ def test_monitor_command_prints_a_table_and_writes_the_report(
             str(tmp_path),
             "--min-rows",
             "50",
+            "--time-column",
+            "dteday",
         ],
     )
     assert result.exit_code == 0, result.output
     assert "drift" in result.output and "report:" in result.output
     assert (tmp_path / "report.html").exists() and (tmp_path / "monitor.json").exists()
+    written = json.loads((tmp_path / "monitor.json").read_text())
+    assert written["time_column"] == "dteday"
+    assert written["windows"][0]["start"].startswith("2012-09-01")
     with Workspace(fresh.root) as ws:
         from tabpipe.monitoring.alerts import list_alerts
 
