@@ -17,15 +17,12 @@ from tabpipe.errors import MonitoringError
 from tabpipe.monitoring import report
 from tabpipe.monitoring.alerts import list_alerts
 from tabpipe.monitoring.monitor import (
-    EVENT_TIME,
     champion_spec,
-    event_time,
     monitor,
     quality_finding,
     run_artifact_id,
 )
 from tabpipe.monitoring.spec import MonitoringSpec, PolicySpec, WindowSpec
-from tabpipe.packaging.bundle import read_manifest
 from tabpipe.registry import Registry
 from tabpipe.retraining.policy import alert_on
 from tabpipe.workspace import Workspace
@@ -219,26 +216,6 @@ def test_windows_follow_the_event_time_column(fresh: Served) -> None:
         ("2012-01-01", "2012-02-29"),
         ("2012-03-01", "2012-04-29"),
     ]
-
-
-def test_a_feature_can_be_the_event_time(fresh: Served) -> None:
-    """A numeric feature holds Unix seconds; windows of one 'day' follow it."""
-    with Workspace(fresh.root) as ws:
-        version = Registry(ws).resolve(fresh.name)
-        manifest = read_manifest(version.path)
-    log = pd.DataFrame(
-        {
-            "status": ["ok", "ok", "ok", "error"],
-            "request_id": ["a", "b", "c", "d"],
-            "row": [0, 0, 0, 0],
-            "in_temp": [86400.0 * 2, 0.0, float("nan"), float("nan")],
-        }
-    )
-    frame, notes = event_time(log, "temp", manifest)
-    assert frame["request_id"].tolist() == ["b", "a"]
-    assert frame[EVENT_TIME].iloc[1] == pd.Timestamp("1970-01-03", tz="UTC")
-    assert "1 logged rows have no readable 'temp'" in notes[0] and "request c" in notes[0]
-    assert "1 rejected requests" in notes[1]
 
 
 def test_data_quality_above_the_share_alerts(fresh: Served) -> None:

@@ -31,17 +31,17 @@ from tabpipe.modeling.metrics import REGISTRY
 from tabpipe.monitoring import performance as perf
 from tabpipe.monitoring.drift import DriftTest, Kind, Reference, drift_tests
 from tabpipe.monitoring.logstore import read_log
-from tabpipe.monitoring.spec import MonitoringSpec, PolicySpec, parse_duration
+from tabpipe.monitoring.quality import FLAG_KINDS, quality_shares
+from tabpipe.monitoring.spec import MonitoringSpec, PolicySpec
+from tabpipe.monitoring.windows import EVENT_TIME, assign_windows, event_time
 from tabpipe.packaging.bundle import Manifest, read_manifest
-from tabpipe.packaging.signature import MISSING_CATEGORY, category_text
+from tabpipe.packaging.signature import category_text
 from tabpipe.registry import CHAMPION, ModelVersion, Registry
 from tabpipe.serving.predlog import INPUT_PREFIX
 from tabpipe.serving.runtime import load_predictor
 from tabpipe.workspace import Workspace
 
 PREDICTION = "prediction"
-EVENT_TIME = "event_time"
-FLAG_KINDS = {"unseen": "unseen categories", "range": "out-of-range values", "missing": "missing"}
 
 
 class Operations(BaseModel):
@@ -169,62 +169,6 @@ def reference_frame(ws: Workspace, version: ModelVersion, manifest: Manifest) ->
     return features
 
 
-def assign_windows(frame: pd.DataFrame, spec: MonitoringSpec, time: str = "ts") -> pd.Series:
-    """The window index of each row of ``frame`` (ordered by ``time``)."""
-    if spec.window.rows is not None:
-        return pd.Series(np.arange(len(frame)) // spec.window.rows, index=frame.index)
-    step = parse_duration(spec.window.every or "1d")
-    start = frame[time].min()
-    windows: pd.Series = ((frame[time] - start) // pd.Timedelta(step)).astype(int)
-    return windows
-
-
-def _time_source(log: pd.DataFrame, column: str, manifest: Manifest) -> str:
-    """The log column holding ``column``: its input ``in_<column>``, or the user ``key``."""
-    if column in manifest.signature.names:
-        return INPUT_PREFIX + column
-    if "key_name" in log and (log["key_name"] == column).any():
-        return "key"
-    features = ", ".join(manifest.signature.names)
-    raise MonitoringError(
-        f"time_column {column!r} is neither a feature of {manifest.name} ({features}) nor the "
-        f"logged user key; set monitoring.time_column to one of them, or serve with "
-        f"--log-key {column} so the log keeps it"
-    )
-
-
-def event_time(
-    log: pd.DataFrame, column: str, manifest: Manifest
-) -> tuple[pd.DataFrame, list[str]]:
-    """``log`` with an ``event_time`` column from ``column``, ordered by it, and notes.
-
-    Accepted rows whose time does not parse (ISO 8601 text or Unix seconds) and
-    rejected requests (no inputs) are set aside and reported, never windowed.
-    """
-    source = _time_source(log, column, manifest)
-    values = log[source]
-    if pd.api.types.is_numeric_dtype(values):
-        times = pd.to_datetime(values, unit="s", utc=True, errors="coerce")
-    else:
-        text = values.where(values.notna() & ~values.isin(["", MISSING_CATEGORY]))
-        times = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-    notes = []
-    accepted = log["status"] == "ok"
-    bad = accepted & times.isna()
-    if bad.any():
-        first = log.loc[bad].iloc[0]
-        notes.append(
-            f"{int(bad.sum())} logged rows have no readable {column!r} time (ISO 8601 text or "
-            f"Unix seconds), e.g. request {first['request_id']} row {first['row']} with "
-            f"{first[source]!r}; they are left out of the windows"
-        )
-    rejected = int((~accepted).sum())
-    if rejected:
-        notes.append(f"{rejected} rejected requests carry no {column!r} time and are in no window")
-    keep = log.loc[accepted & times.notna()].assign(**{EVENT_TIME: times[accepted & times.notna()]})
-    return keep.sort_values(EVENT_TIME, kind="stable").reset_index(drop=True), notes
-
-
 def monitor(
     ws: Workspace,
     name: str,
@@ -323,7 +267,7 @@ def _window(
     current[PREDICTION] = (
         ok[PREDICTION].astype(float) if manifest.task == "regression" else ok[PREDICTION]
     )
-    result.quality, result.quality_columns = _quality(ok)
+    result.quality, result.quality_columns = quality_shares(ok)
     if manifest.task == "regression":
         result.prediction_mean = float(current[PREDICTION].mean())
         quantiles = current[PREDICTION].quantile([0.05, 0.25, 0.5, 0.75, 0.95])
@@ -409,22 +353,6 @@ def _operations(rows: pd.DataFrame) -> Operations:
         latency_p95_ms=q[1],
         latency_p99_ms=q[2],
     )
-
-
-def _quality(ok: pd.DataFrame) -> tuple[dict[str, float], dict[str, float]]:
-    """Share of rows with each kind of flag (and any), and share of rows per flag."""
-    if "flags" not in ok:
-        return {}, {}
-    out: dict[str, float] = {}
-    flags = ok["flags"].map(lambda fs: [] if fs is None else list(fs))
-    n = len(ok)
-    for kind in FLAG_KINDS:
-        prefix = kind + ":"
-        has = flags.map(lambda fs, p=prefix: any(f.startswith(p) for f in fs))
-        out[f"{kind}_share"] = float(has.sum() / n)
-    out["any_share"] = float(flags.map(bool).sum() / n)
-    per_flag = flags.explode().dropna().value_counts() / n
-    return out, {str(k): float(v) for k, v in per_flag.items()}
 
 
 def _label(w: WindowResult) -> str:
@@ -516,9 +444,7 @@ __all__ = [
     "Finding",
     "MonitorResult",
     "WindowResult",
-    "assign_windows",
     "champion_spec",
-    "event_time",
     "feature_frame",
     "monitor",
     "quality_finding",
