@@ -13,12 +13,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, PrivateAttr
+from pydantic import BaseModel
 
-from tabpipe.data.rules import ColumnRules, apply_rules
+from tabpipe.data.rules import ColumnRules, apply_rules, clean_value
 from tabpipe.errors import PayloadTooLargeError, RequestError
 
 MISSING_CATEGORY = ""
@@ -50,18 +51,15 @@ class ColumnSpec(BaseModel):
     maximum: float | None = None
     median: float | None = None
     rules: ColumnRules | None = None
-    _known: frozenset[str] | None = PrivateAttr(default=None)
 
     @property
     def datatype(self) -> str:
         """The Open Inference Protocol datatype of this column."""
         return "FP32" if self.kind == "numeric" else "BYTES"
 
-    @property
+    @cached_property
     def known(self) -> frozenset[str] | None:
-        if self._known is None and self.categories is not None:
-            self._known = frozenset(self.categories)
-        return self._known
+        return None if self.categories is None else frozenset(self.categories)
 
 
 @dataclass
@@ -115,7 +113,10 @@ class Signature(BaseModel):
             if values is None:
                 values = [None] * rows
             if col.rules is not None:
-                values = apply_rules(values, col.rules)
+                if rows <= SCALAR_ROWS and not isinstance(values, np.ndarray):
+                    values = [clean_value(v, col.rules) for v in values]
+                else:
+                    values = apply_rules(values, col.rules)
             if col.kind == "numeric":
                 checked.feeds[col.name] = self._numeric(col, values, checked).reshape(-1, 1)
             else:

@@ -1,6 +1,6 @@
 """The prediction log writer: every prediction, appended as Parquet parts, never in the way.
 
-``record()`` only puts a small tuple on a bounded in-memory queue; a background
+``record()`` only appends a small record to a bounded in-memory buffer; a background
 thread turns queued records into Arrow tables and writes them as atomic part
 files ``<workspace>/predictions/<model>/part-<time>-<id>.parquet`` (written to a
 hidden temporary name, then renamed). A full queue drops the record and counts
@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import logging
 import math
-import queue
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -108,16 +108,21 @@ class _Record:
 
 
 class PredictionLog:
-    """A bounded queue drained by one background thread into Parquet parts."""
+    """A bounded in-memory buffer drained by one background thread into Parquet parts.
+
+    The request path only appends to a deque (no lock, no thread wake-up); the
+    writer wakes every ``flush_seconds``, or early once ``flush_rows`` rows wait,
+    and writes what has gathered in one part.
+    """
 
     def __init__(self, folder: Path, model: str, settings: LogSettings | None = None) -> None:
         self.folder = Path(folder)
         self.model = model
         self.settings = settings or LogSettings()
         self.stats = LogStats()
-        self._queue: queue.Queue[_Record | None] = queue.Queue(self.settings.queue_size)
-        self._idle = threading.Event()
-        self._idle.set()
+        self._buffer: deque[_Record | _Marker] = deque()
+        self._waiting_rows = 0  # approximate (updated without a lock): only a wake-up hint
+        self._wake = threading.Event()
         self._lock = threading.Lock()
         self._closed = not self.settings.enabled
         self._thread = threading.Thread(target=self._drain, name="tabpipe-predlog", daemon=True)
@@ -189,11 +194,7 @@ class PredictionLog:
             if self.settings.enabled:
                 self.stats.dropped += rec.rows
             return
-        try:
-            self._idle.clear()
-            self._queue.put_nowait(rec)
-            self.stats.recorded += rec.rows
-        except queue.Full:
+        if len(self._buffer) >= self.settings.queue_size:
             self.stats.dropped += rec.rows
             if self.stats.dropped == rec.rows or self.stats.dropped % 10_000 < rec.rows:
                 log.warning(
@@ -202,20 +203,21 @@ class PredictionLog:
                     self.settings.queue_size,
                     self.stats.dropped,
                 )
-        except Exception as exc:  # the log must never fail a request
-            self.stats.dropped += rec.rows
-            self.stats.last_error = repr(exc)
+            return
+        self._buffer.append(rec)  # deque.append is atomic: no lock on the request path
+        self.stats.recorded += rec.rows
+        self._waiting_rows += rec.rows
+        if self._waiting_rows >= self.settings.flush_rows:
+            self._wake.set()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far is written; False on timeout."""
         if not self._thread.is_alive():
-            return self._queue.empty()
-        self._idle.clear()
-        try:
-            self._queue.put(_FLUSH, timeout=timeout)
-        except queue.Full:
-            return False
-        return self._idle.wait(timeout)
+            return not any(isinstance(r, _Record) for r in self._buffer)
+        marker = _Marker(stop=False)
+        self._buffer.append(marker)
+        self._wake.set()
+        return marker.done.wait(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush and stop the writer thread (graceful shutdown)."""
@@ -225,11 +227,11 @@ class PredictionLog:
             self._closed = True
         if not self._thread.is_alive():
             return
-        try:
-            self._queue.put(None, timeout=timeout)
-        except queue.Full:
-            log.error("prediction log: could not stop the writer within %.1f s", timeout)
+        self._buffer.append(_Marker(stop=True))
+        self._wake.set()
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("prediction log: could not stop the writer within %.1f s", timeout)
 
     # consumer side -----------------------------------------------------------------
     def _drain(self) -> None:
@@ -237,26 +239,29 @@ class PredictionLog:
         pending_rows = 0
         oldest = 0.0
         while True:
-            wait = None
+            wait = self.settings.flush_seconds
             if pending:
                 wait = max(0.0, oldest + self.settings.flush_seconds - time.monotonic())
-            try:
-                rec = self._queue.get(timeout=wait)
-            except queue.Empty:
-                rec = _FLUSH
-            if rec is None or rec is _FLUSH:
-                self._write(pending)
-                pending, pending_rows = [], 0
-                if self._queue.empty():
-                    self._idle.set()
-                if rec is None:
-                    return
-                continue
-            if not pending:
-                oldest = time.monotonic()
-            pending.append(rec)
-            pending_rows += rec.rows
-            if pending_rows >= self.settings.flush_rows:
+            self._wake.wait(wait)
+            self._wake.clear()
+            while self._buffer:
+                item = self._buffer.popleft()
+                if isinstance(item, _Marker):
+                    self._write(pending)
+                    pending, pending_rows = [], 0
+                    item.done.set()
+                    if item.stop:
+                        return
+                    continue
+                if not pending:
+                    oldest = time.monotonic()
+                pending.append(item)
+                pending_rows += item.rows
+                self._waiting_rows -= item.rows
+                if pending_rows >= self.settings.flush_rows:
+                    self._write(pending)
+                    pending, pending_rows = [], 0
+            if pending and time.monotonic() - oldest >= self.settings.flush_seconds:
                 self._write(pending)
                 pending, pending_rows = [], 0
 
@@ -274,7 +279,12 @@ class PredictionLog:
             log.error("prediction log: a part could not be written: %s", self.stats.last_error)
 
 
-_FLUSH = _Record(0.0, "", 0, None, None, None, 0.0, None, "", None, 0)
+@dataclass
+class _Marker:
+    """Put in the buffer by ``flush`` (and ``close``): set once everything before it is written."""
+
+    stop: bool
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 def write_part(folder: Path, table: pa.Table) -> Path:
