@@ -205,7 +205,7 @@ def report_path(workspace: Workspace, name: str) -> Path:
     if row is None or not row.get("outputs"):
         raise NotFoundError(f"model {name!r} has no finished run with a report")
     outputs: dict[str, Any] = row["outputs"]
-    return workspace.artifacts.path(HTML.kind, outputs["report"]) / "content.html"
+    return workspace.artifacts.fetch(HTML.kind, outputs["report"]) / "content.html"
 
 
 def leaderboard(workspace: Workspace, name: str) -> Leaderboard:

@@ -73,7 +73,8 @@ class Service:
         log_settings = settings.prediction_log
         if settings.workspace is None:
             log_settings = log_settings.model_copy(update={"enabled": False})
-        self.log = open_log(settings.workspace or Path(), settings.model, log_settings)
+        root = settings.local_workspace if settings.workspace is not None else Path()
+        self.log = open_log(root, settings.model, log_settings)
 
     # lifecycle ---------------------------------------------------------------
     def _loaded(self, loaded: Loaded) -> None:
