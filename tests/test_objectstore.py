@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from support import DATA, free_port
@@ -118,6 +122,31 @@ def test_snapshot_on_s3_is_read_back_through_a_fresh_cache(s3: Any, tmp_path: Pa
 
 
 @pytest.mark.slow
+@pytest.mark.service
+def test_two_machines_share_snapshots_through_s3_and_postgresql(
+    s3: Any, tmp_path: Path, pg_url: str
+) -> None:
+    schema = f"tabpipe_s3_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_url)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    url = f"{pg_url}?options=-csearch_path%3D{schema}"
+    where = f"s3://{s3.bucket}/shared"
+    try:
+        with Workspace(where, url, cache_dir=tmp_path / "a") as first:
+            record, frame = first.ingest(SourceSpec(path=str(DATA / "penguins.csv")), "penguins")
+            assert first.meta.engine.dialect.name == "postgresql"
+        with Workspace(where, url, cache_dir=tmp_path / "b") as second:
+            found = second.snapshots.resolve("penguins@latest")
+            assert found.id == record.id and found.location.startswith(f"{where}/artifacts/")
+            pd.testing.assert_frame_equal(second.snapshot(found.id), frame)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("method", "nth"),
     [("put_file", 2), ("copy", 2), ("pipe_file", 1)],
@@ -174,7 +203,9 @@ def test_gc_removes_stale_temporary_keys_only(s3: Any, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_pipeline_run_on_s3_then_predict_from_another_cache(s3: Any, tmp_path: Path) -> None:
+def test_pipeline_run_on_s3_then_predict_and_serve_from_other_caches(
+    s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = build_spec(
         {
             "source": {"path": str(DATA / "titanic.csv")},
@@ -218,3 +249,33 @@ def test_pipeline_run_on_s3_then_predict_from_another_cache(s3: Any, tmp_path: P
     assert result.exit_code == 0, result.output
     scored = pd.read_csv(tmp_path / "scored.csv")
     assert scored["prediction"].tolist() == expected["prediction"].tolist()
+    _serve_from_s3(f"s3://{s3.bucket}/team/ws", tmp_path, monkeypatch, summary.name, rows, expected)
+
+
+def _serve_from_s3(
+    url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    rows: pd.DataFrame,
+    expected: pd.DataFrame,
+) -> None:
+    """A server following the alias on the object store; its prediction log stays local."""
+    from tabpipe.serving.app import create_app
+    from tabpipe.serving.settings import ServeSettings
+
+    db_url = f"sqlite:///{tmp_path / 'metadata.db'}"
+    settings = ServeSettings(workspace=url, model=name, db_url=db_url, poll_seconds=0)
+    monkeypatch.setenv("TABPIPE_CACHE_DIR", str(tmp_path / "server-cache"))
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 60
+        while client.get("/v2/health/ready").status_code != 200:
+            assert time.monotonic() < deadline, "the server did not load the bundle"
+            time.sleep(0.05)
+        records = json.loads(rows.drop(columns=["Survived"]).to_json(orient="records"))
+        response = client.post(f"/v1/models/{name}/predict", json=records)
+        assert response.status_code == 200, response.text
+        answered = [p["prediction"] for p in response.json()["predictions"]]
+        assert answered == expected["prediction"].tolist()
+    assert list((settings.local_workspace / "predictions" / name).glob("part-*.parquet"))
+    assert settings.local_workspace.is_relative_to(tmp_path / "server-cache")
