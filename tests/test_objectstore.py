@@ -21,6 +21,7 @@ from tabpipe.artifacts import TABLE
 from tabpipe.cli import app
 from tabpipe.config import SourceSpec, build_spec
 from tabpipe.errors import ConfigError, StoreError
+from tabpipe.monitoring.logstore import read_log
 from tabpipe.registry import Registry
 from tabpipe.workspace import Workspace
 
@@ -260,7 +261,7 @@ def _serve_from_s3(
     rows: pd.DataFrame,
     expected: pd.DataFrame,
 ) -> None:
-    """A server following the alias on the object store; its prediction log stays local."""
+    """A server following the alias on the object store, sharing its log and labels there."""
     from tabpipe.serving.app import create_app
     from tabpipe.serving.settings import ServeSettings
 
@@ -275,7 +276,18 @@ def _serve_from_s3(
         records = json.loads(rows.drop(columns=["Survived"]).to_json(orient="records"))
         response = client.post(f"/v1/models/{name}/predict", json=records)
         assert response.status_code == 200, response.text
-        answered = [p["prediction"] for p in response.json()["predictions"]]
-        assert answered == expected["prediction"].tolist()
-    assert list((settings.local_workspace / "predictions" / name).glob("part-*.parquet"))
+        body = response.json()
+        assert [p["prediction"] for p in body["predictions"]] == expected["prediction"].tolist()
+        labels = [{"request_id": body["request_id"], "row": 0, "label": 1}]
+        assert client.post("/feedback", json={"labels": labels}).status_code == 200
     assert settings.local_workspace.is_relative_to(tmp_path / "server-cache")
+    # the log and the label were shared: another machine's monitoring reads them
+    with Workspace(url, db_url, cache_dir=tmp_path / "monitoring-machine") as other:
+        assert not (other.root / "predictions").exists()
+        other.sync_log(name)
+        logged = read_log(other.root, name).frame
+    served = logged[logged["source"] == "http"]  # the rest: the CLI's batch scoring
+    assert len(served) == len(rows) and set(served["request_id"]) == {body["request_id"]}
+    assert (logged["source"] == "batch").sum() == len(rows)
+    assert served.set_index("row").loc[0, "label"] == "1"
+    assert logged["label"].notna().sum() == 1

@@ -181,6 +181,7 @@ def predict_file(
         elapsed,
         key_column=key_column,
     )
+    workspace.sync_log(name)  # an object-store workspace shares the logged rows
     tmp = output.with_name(f".{output.name}.tmp")
     if output.suffix.lower() in {".parquet", ".pq"}:
         scored.to_parquet(tmp, index=False)

@@ -184,6 +184,73 @@ class RemoteStore:
             self.fs.rm(key, recursive=True)
 
 
+@dataclass(frozen=True)
+class SyncResult:
+    pushed: int
+    pulled: int
+
+
+class FolderMirror:
+    """Append-only folders of immutable part files, mirrored between ``local`` and the store.
+
+    The prediction log and late labels are such folders: each part is written
+    once (locally to a temporary name, then renamed) and never changed, so a
+    part is pushed in one PUT (atomic: readers see all of it or nothing) and
+    pulled to a temporary name, then renamed. ``local/<relative>`` maps to
+    ``<base>/<relative>``.
+    """
+
+    def __init__(self, fs: Any, base: str, local: Path, pattern: str = "part-*.parquet") -> None:
+        self.fs = fs
+        self.base = base.rstrip("/")
+        self.local = local
+        self.pattern = pattern
+
+    @classmethod
+    def from_url(
+        cls, url: str, local: Path, storage_options: dict[str, Any] | None = None
+    ) -> FolderMirror:
+        """The mirror of the workspace at ``url`` whose local folder is ``local``."""
+        fs, base = filesystem(url, storage_options)
+        return cls(fs, base, local)
+
+    def push(self, part: Path) -> None:
+        """Upload one finished part (a path under ``local``)."""
+        key = f"{self.base}/{part.relative_to(self.local).as_posix()}"
+        try:
+            self.fs.put_file(str(part), key)
+        except Exception as exc:
+            raise StoreError(f"cannot upload {part} to {key}: {exc}") from exc
+
+    def sync(self, relative: str) -> SyncResult:
+        """Push the local parts the store lacks, then pull the parts this machine lacks."""
+        folder = self.local / relative
+        key = f"{self.base}/{relative}"
+        self.fs.invalidate_cache(key)
+        try:
+            remote = {k.rsplit("/", 1)[1] for k in self.fs.find(key)}
+        except FileNotFoundError:
+            remote = set()
+        except OSError as exc:
+            raise StoreError(f"cannot list {key}: {exc}") from exc
+        remote = {n for n in remote if Path(n).match(self.pattern)}
+        local = {p.name for p in folder.glob(self.pattern)} if folder.exists() else set()
+        for name in sorted(local - remote):
+            self.push(folder / name)
+        pulled = sorted(remote - local)
+        if pulled:
+            folder.mkdir(parents=True, exist_ok=True)
+        for name in pulled:
+            tmp = folder / f".tmp-{name}"
+            try:
+                self.fs.get_file(f"{key}/{name}", str(tmp))
+                tmp.replace(folder / name)
+            except Exception as exc:
+                tmp.unlink(missing_ok=True)
+                raise StoreError(f"cannot download {key}/{name}: {exc}") from exc
+        return SyncResult(len(local - remote), len(pulled))
+
+
 def _modified(info: dict[str, Any]) -> float:
     stamp = info.get("LastModified") or info.get("mtime") or info.get("created")
     if stamp is None:
@@ -193,4 +260,12 @@ def _modified(info: dict[str, Any]) -> float:
     return float(stamp)
 
 
-__all__ = ["COMPLETE", "RemoteStore", "TmpEntry", "filesystem", "is_url"]
+__all__ = [
+    "COMPLETE",
+    "FolderMirror",
+    "RemoteStore",
+    "SyncResult",
+    "TmpEntry",
+    "filesystem",
+    "is_url",
+]

@@ -27,7 +27,7 @@ from tabpipe.artifacts import ArtifactStore
 from tabpipe.data.ingest import AnySource, ingest
 from tabpipe.data.snapshots import IngestReport, SnapshotRecord, SnapshotStore
 from tabpipe.errors import ConfigError, NotFoundError
-from tabpipe.objectstore import RemoteStore, is_url
+from tabpipe.objectstore import FolderMirror, RemoteStore, is_url
 
 DEFAULT_ROOT = "tabpipe-workspace"
 CACHE_ENV = "TABPIPE_CACHE_DIR"
@@ -70,6 +70,7 @@ class Workspace:
         where = str(root or os.environ.get("TABPIPE_WORKSPACE") or DEFAULT_ROOT)
         url = db_url or os.environ.get("TABPIPE_DB_URL")
         remote: RemoteStore | None = None
+        self.mirror: FolderMirror | None = None
         if is_url(where):
             self.location = where.rstrip("/")
             if not url:
@@ -80,6 +81,7 @@ class Workspace:
                 )
             remote = RemoteStore.from_url(f"{self.location}/artifacts", storage_options)
             self.root = local_root(where, cache_dir)
+            self.mirror = FolderMirror(remote.fs, remote.base.rsplit("/", 1)[0], self.root)
         else:
             self.root = local_root(where)
             self.location = str(self.root)
@@ -91,6 +93,16 @@ class Workspace:
     def is_remote(self) -> bool:
         """True when the artifacts live on an object store (``root`` is then a cache)."""
         return self.artifacts.remote is not None
+
+    def sync_log(self, model: str) -> None:
+        """Share the prediction log and labels of ``model`` through the object store.
+
+        Pushes this machine's parts the store lacks and pulls the others'; a
+        no-op for a local workspace. Readers of the log call it first.
+        """
+        if self.mirror is not None:
+            self.mirror.sync(f"predictions/{model}")
+            self.mirror.sync(f"feedback/{model}")
 
     def gc(self, older_than_seconds: float) -> list[str]:
         """Remove temporary uploads and staging folders untouched for ``older_than_seconds``.

@@ -256,6 +256,7 @@ def monitoring(ws: Workspace, name: str) -> dict[str, Any]:
     from tabpipe.monitoring.alerts import list_alerts
     from tabpipe.monitoring.logstore import read_log
 
+    ws.sync_log(name)
     logged = not read_log(ws.root, name).frame.empty
     events = ws.meta.all(
         select(md.retrain_events)
