@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,8 +32,9 @@ KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     """A real S3 HTTP server (moto in server mode) on a free loopback port."""
-    server_module = pytest.importorskip("moto.server")
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=free_port())
+    from moto.server import ThreadedMotoServer  # a dev dependency: the real S3 HTTP API
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port())
     server.start()
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
@@ -42,7 +44,8 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture
 def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Standard AWS environment pointing at the server, and a fresh bucket; its filesystem."""
-    s3fs = pytest.importorskip("s3fs")
+    import s3fs
+
     for name, value in {
         **KEYS,
         "AWS_ENDPOINT_URL_S3": s3_endpoint,
@@ -194,6 +197,9 @@ def test_gc_removes_stale_temporary_keys_only(s3: Any, tmp_path: Path) -> None:
     with _open(s3, tmp_path) as ws:
         record, _ = ws.ingest(SourceSpec(path=str(DATA / "penguins.csv")), "penguins")
         assert ws.gc(older_than_seconds=3600) == []
+        stale = ws.artifacts.staging("killed-writer")  # a local staging folder, two days old
+        os.utime(stale, (time.time() - 2 * 86400,) * 2)
+        assert ws.gc(older_than_seconds=3600) == [str(stale)] and not stale.exists()
     workspace = f"s3://{s3.bucket}/team/ws"
     env = {"TABPIPE_DB_URL": f"sqlite:///{tmp_path / 'metadata.db'}"}
     result = CliRunner().invoke(app, ["gc", "--older-than", "0", "--workspace", workspace], env=env)
