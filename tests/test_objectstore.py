@@ -27,6 +27,8 @@ from tabpipe.registry import Registry
 from tabpipe.workspace import Workspace
 
 KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+#: a new filesystem object per workspace: fsspec's instance cache ignores the environment
+FRESH = {"skip_instance_cache": True}
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +67,7 @@ def _open(fs: Any, tmp_path: Path, cache: str = "cache") -> Workspace:
         f"s3://{fs.bucket}/team/ws",
         f"sqlite:///{tmp_path / 'metadata.db'}",
         cache_dir=tmp_path / cache,
+        storage_options=FRESH,
     )
 
 
@@ -104,6 +107,22 @@ def test_object_store_workspace_needs_a_metadata_url(monkeypatch: pytest.MonkeyP
         Workspace("s3://bucket/prefix")
 
 
+def test_missing_credentials_are_a_store_error_that_says_what_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    db = f"sqlite:///{tmp_path / 'metadata.db'}"
+    with (
+        Workspace("s3://bucket/ws", db, cache_dir=tmp_path, storage_options=FRESH) as ws,
+        pytest.raises(StoreError, match=r"AWS_ACCESS_KEY_ID.*AWS_ENDPOINT_URL_S3"),
+    ):
+        ws.ingest(SourceSpec(path=str(DATA / "penguins.csv")), "penguins")
+
+
 @pytest.mark.slow
 def test_snapshot_on_s3_is_read_back_through_a_fresh_cache(s3: Any, tmp_path: Path) -> None:
     penguins = SourceSpec(path=str(DATA / "penguins.csv"))
@@ -137,10 +156,10 @@ def test_two_machines_share_snapshots_through_s3_and_postgresql(
     url = f"{pg_url}?options=-csearch_path%3D{schema}"
     where = f"s3://{s3.bucket}/shared"
     try:
-        with Workspace(where, url, cache_dir=tmp_path / "a") as first:
+        with Workspace(where, url, cache_dir=tmp_path / "a", storage_options=FRESH) as first:
             record, frame = first.ingest(SourceSpec(path=str(DATA / "penguins.csv")), "penguins")
             assert first.meta.engine.dialect.name == "postgresql"
-        with Workspace(where, url, cache_dir=tmp_path / "b") as second:
+        with Workspace(where, url, cache_dir=tmp_path / "b", storage_options=FRESH) as second:
             found = second.snapshots.resolve("penguins@latest")
             assert found.id == record.id and found.location.startswith(f"{where}/artifacts/")
             pd.testing.assert_frame_equal(second.snapshot(found.id), frame)
@@ -288,7 +307,9 @@ def _serve_from_s3(
         assert client.post("/feedback", json={"labels": labels}).status_code == 200
     assert settings.local_workspace.is_relative_to(tmp_path / "server-cache")
     # the log and the label were shared: another machine's monitoring reads them
-    with Workspace(url, db_url, cache_dir=tmp_path / "monitoring-machine") as other:
+    with Workspace(
+        url, db_url, cache_dir=tmp_path / "monitoring-machine", storage_options=FRESH
+    ) as other:
         assert not (other.root / "predictions").exists()
         other.sync_log(name)
         logged = read_log(other.root, name).frame

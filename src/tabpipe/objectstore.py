@@ -37,6 +37,10 @@ from tabpipe.errors import ConfigError, StoreError
 
 COMPLETE = ".complete"
 TMP = ".tmp"
+CHECK_ACCESS = (
+    "check the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE) and, "
+    "for MinIO and other S3-compatible servers, AWS_ENDPOINT_URL_S3"
+)
 
 
 def is_url(location: str | Path) -> bool:
@@ -94,8 +98,10 @@ class RemoteStore:
         self.fs.invalidate_cache(marker)  # another process may have published it since
         try:
             return bool(self.fs.exists(marker))
-        except OSError as exc:
-            raise StoreError(f"cannot reach {self.url(kind, artifact_id)}: {exc}") from exc
+        except Exception as exc:  # botocore's credential and endpoint errors are not OSErrors
+            raise StoreError(
+                f"cannot reach {self.url(kind, artifact_id)}: {exc}; {CHECK_ACCESS}"
+            ) from exc
 
     # writing ---------------------------------------------------------------
     def publish(self, folder: Path, kind: str, artifact_id: str) -> None:
@@ -151,8 +157,10 @@ class RemoteStore:
                 target = dest / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self.fs.get_file(key, str(target))
-        except OSError as exc:
-            raise StoreError(f"cannot download {self.url(kind, artifact_id)}: {exc}") from exc
+        except Exception as exc:
+            raise StoreError(
+                f"cannot download {self.url(kind, artifact_id)}: {exc}; {CHECK_ACCESS}"
+            ) from exc
 
     # cleaning ----------------------------------------------------------------
     def temporary(self) -> Iterator[TmpEntry]:
@@ -231,8 +239,8 @@ class FolderMirror:
             remote = {k.rsplit("/", 1)[1] for k in self.fs.find(key)}
         except FileNotFoundError:
             remote = set()
-        except OSError as exc:
-            raise StoreError(f"cannot list {key}: {exc}") from exc
+        except Exception as exc:
+            raise StoreError(f"cannot list {key}: {exc}; {CHECK_ACCESS}") from exc
         remote = {n for n in remote if Path(n).match(self.pattern)}
         local = {p.name for p in folder.glob(self.pattern)} if folder.exists() else set()
         for name in sorted(local - remote):
