@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -95,6 +96,19 @@ def _load_text(folder: Path) -> str:
 HTML: Codec[str] = Codec("html", _save_text, _load_text)
 
 
+@contextmanager
+def _removed_on_failure(staging: Path, what: str) -> Iterator[None]:
+    """Remove ``staging`` if the block fails; a file-system error becomes a StoreError."""
+    try:
+        yield
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise StoreError(f"{what}: {exc}") from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 class ArtifactStore:
     """Content-identified folders under ``root``, written atomically.
 
@@ -134,14 +148,8 @@ class ArtifactStore:
     def put_with(self, writer: Callable[[Path], None], kind: str, artifact_id: str) -> Path:
         """Run ``writer`` on a fresh temporary folder, then move it into place."""
         staging = self.staging(artifact_id)
-        try:
+        with _removed_on_failure(staging, f"cannot write artifact {kind}/{artifact_id}"):
             writer(staging)
-        except OSError as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise StoreError(f"cannot write artifact {kind}/{artifact_id}: {exc}") from exc
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
         return self.commit(staging, kind, artifact_id)
 
     def staging(self, label: str) -> Path:
@@ -158,17 +166,11 @@ class ArtifactStore:
         cache. On failure the staging folder is removed and nothing is visible.
         """
         final = self.path(kind, artifact_id)
-        try:
+        with _removed_on_failure(staging, f"cannot write artifact {kind}/{artifact_id}"):
             (staging / COMPLETE).write_text(kind, encoding="utf-8")
             if self.remote is not None:
                 self.remote.publish(staging, kind, artifact_id)
             self._move(staging, final)
-        except OSError as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise StoreError(f"cannot write artifact {kind}/{artifact_id}: {exc}") from exc
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
         return final
 
     @staticmethod
@@ -191,15 +193,9 @@ class ArtifactStore:
         if self.remote is None:
             raise StoreError(f"artifact {kind}/{artifact_id} is missing or incomplete")
         staging = self.staging(artifact_id)
-        try:
+        with _removed_on_failure(staging, f"cannot cache artifact {kind}/{artifact_id}"):
             self.remote.download(kind, artifact_id, staging)
             self._move(staging, folder)
-        except OSError as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise StoreError(f"cannot cache artifact {kind}/{artifact_id}: {exc}") from exc
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
         return folder
 
     def get(self, codec: Codec[T], artifact_id: str) -> T:
