@@ -181,6 +181,7 @@ def predict_file(
         elapsed,
         key_column=key_column,
     )
+    workspace.sync_log(name)  # an object-store workspace shares the logged rows
     tmp = output.with_name(f".{output.name}.tmp")
     if output.suffix.lower() in {".parquet", ".pq"}:
         scored.to_parquet(tmp, index=False)
@@ -205,7 +206,7 @@ def report_path(workspace: Workspace, name: str) -> Path:
     if row is None or not row.get("outputs"):
         raise NotFoundError(f"model {name!r} has no finished run with a report")
     outputs: dict[str, Any] = row["outputs"]
-    return workspace.artifacts.path(HTML.kind, outputs["report"]) / "content.html"
+    return workspace.artifacts.fetch(HTML.kind, outputs["report"]) / "content.html"
 
 
 def leaderboard(workspace: Workspace, name: str) -> Leaderboard:

@@ -177,18 +177,18 @@ class Registry:
     def versions(self, name: str) -> list[ModelVersion]:
         v = md.model_versions
         rows = self.ws.meta.all(select(v).where(v.c.name == name).order_by(v.c.version))
-        return [self._version(r) for r in rows]
+        return [self._version(r, fetch=False) for r in rows]
 
     def history(self, name: str) -> list[dict[str, Any]]:
         e = md.alias_events
         return self.ws.meta.all(select(e).where(e.c.name == name).order_by(e.c.id))
 
-    def _version(self, row: dict[str, Any]) -> ModelVersion:
+    def _version(self, row: dict[str, Any], *, fetch: bool = True) -> ModelVersion:
         return ModelVersion(
             name=row["name"],
             version=int(row["version"]),
             bundle_id=row["bundle_id"],
             run_id=row["run_id"],
             metrics=dict(row["metrics"] or {}),
-            path=self.ws.bundle_path(row["bundle_id"]),
+            path=self.ws.bundle_path(row["bundle_id"], fetch=fetch),
         )

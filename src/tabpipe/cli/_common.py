@@ -16,12 +16,13 @@ out = Console()
 err = Console(stderr=True)
 
 WorkspaceOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--workspace",
         "-w",
         envvar="TABPIPE_WORKSPACE",
-        help="Workspace folder (default ./tabpipe-workspace).",
+        help="Workspace folder, or an object-store URL such as s3://bucket/prefix "
+        "(default ./tabpipe-workspace).",
     ),
 ]
 DbOpt = Annotated[
@@ -44,7 +45,7 @@ def errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def open_workspace(path: Path | None, db_url: str | None) -> Any:
+def open_workspace(path: str | Path | None, db_url: str | None) -> Any:
     from tabpipe.workspace import Workspace
 
     return Workspace(path, db_url)

@@ -177,7 +177,7 @@ def serve(
             from tabpipe.registry import Registry
 
             Registry(ws).resolve(name, alias)
-            root = ws.root
+            root = ws.location
         settings = ServeSettings(
             workspace=root,
             model=name,

@@ -143,7 +143,9 @@ def feedback(
             frame = pd.read_parquet(file)
         else:
             frame = pd.read_csv(file, dtype={"request_id": str, "key": str})
+        ws.sync_log(model)  # match against every machine's predictions
         result = record_feedback(ws.root, manifest, items_from_frame(frame, manifest.target))
+        ws.sync_log(model)  # and share the labels
         out.print(
             f"{result.received} labels: {result.matched} matched, {result.unmatched} unmatched "
             "(kept; they attach when their prediction is logged)"

@@ -58,7 +58,9 @@ def eda(
             compare=other,
             title=f"{Path(source).name}: data report",
         )
-        root = workspace or Path("tabpipe-workspace")
+        from tabpipe.workspace import local_root
+
+        root = local_root(workspace) if workspace else Path("tabpipe-workspace")
         folder = output or root / "eda" / SourceSpec(path=source).stem
         paths = write_exploration(result, folder)
         report = result.report

@@ -31,7 +31,7 @@ def ui(
 
     with errors():
         with open_workspace(workspace, db_url) as ws:
-            root = ws.root
+            root = ws.location
         err.print(f"tabpipe ui on http://{host}:{port}")
         uvicorn.run(
             create_ui_app(UiSettings(workspace=root, db_url=db_url, api_keys_file=api_keys_file)),

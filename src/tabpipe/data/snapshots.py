@@ -7,6 +7,10 @@ moves it into ``artifacts/table/<id>/`` and inserts the metadata record. A
 failure before that leaves nothing registered, and the staging folder is
 removed. Identical data yields the same id, and the second copy is discarded.
 
+On an object-store workspace the folder is published to the store (temporary
+keys, then its ``.complete`` marker) before the metadata row is inserted: the
+row is the commit point, and readers read through the local artifact cache.
+
 The content id covers the column names and types, the row count and every
 value with its row position. It uses DuckDB's row hash, so the same data
 read from a CSV, a database or an API gets the same id, whatever the file
@@ -105,22 +109,26 @@ class SnapshotRecord:
     columns: int
     path: Path
     created_at: datetime | None = None
+    location: str = ""
     schema: dict[str, str] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
     parent_id: str | None = None
 
     @property
     def data(self) -> Path:
+        """The local data file (on an object-store workspace, its place in the cache)."""
         return self.path / DATA_FILE
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> SnapshotRecord:
+    def from_row(cls, row: dict[str, Any], local: Path | None = None) -> SnapshotRecord:
+        """A record from its metadata row; ``local`` is its folder in this workspace."""
         return cls(
             id=row["id"],
             name=row["name"],
             rows=row["rows"],
             columns=row["columns"],
-            path=Path(row["path"]),
+            path=local or Path(row["path"]),
+            location=row["path"],
             created_at=row["created_at"],
             schema=dict(row["schema"]),
             source=dict(row["source"]),
@@ -256,14 +264,12 @@ class SnapshotStore:
         report.parent_id = parent_id
         report.bad_rows, report.bad_row_samples = staging.bad_rows, staging.samples
         report.warnings = [*report.warnings, *staging.warnings]
-        final = self.artifacts.path(TABLE.kind, snapshot_id)
         self._keep_quarantine(staging, report)
         existing = self.get_or_none(snapshot_id)
-        if existing is not None and (final / ".complete").exists():
+        if existing is not None and self.artifacts.exists(TABLE.kind, snapshot_id):
             report.reused = True
             return existing
-        self._move_into_place(staging, final)
-        (final / "report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
+        self._move_into_place(staging, snapshot_id, report)
         if existing is not None:
             return existing
         with self.meta.begin() as conn:
@@ -281,7 +287,7 @@ class SnapshotStore:
                         schema=schema,
                         source=report.source,
                         parent_id=parent_id,
-                        path=str(final),
+                        path=self.artifacts.location(TABLE.kind, snapshot_id),
                     )
                 )
         return self.get(snapshot_id)
@@ -295,8 +301,10 @@ class SnapshotStore:
         target = folder / f"{report.name}-{stamp}-{uuid.uuid4().hex[:6]}.jsonl"
         shutil.move(str(staging.quarantine), target)
         report.quarantine = str(target)
+        if self.artifacts.remote is not None:
+            report.quarantine = self.artifacts.remote.put_file(target, f"quarantine/{target.name}")
 
-    def _move_into_place(self, staging: Staging, final: Path) -> None:
+    def _move_into_place(self, staging: Staging, snapshot_id: str, report: IngestReport) -> None:
         for leftover in ("parts", "quarantine.jsonl"):
             path = staging.folder / leftover
             if path.is_dir():
@@ -305,21 +313,21 @@ class SnapshotStore:
                 path.unlink()
         for tmp in staging.folder.glob("*.tmp"):
             shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink()
-        (staging.folder / ".complete").write_text(TABLE.kind, encoding="utf-8")
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():  # an incomplete leftover of a killed writer
-            shutil.rmtree(final)
+        (staging.folder / "report.json").write_text(
+            report.model_dump_json(indent=2), encoding="utf-8"
+        )
         try:
-            staging.folder.rename(final)
-        except OSError as exc:
-            if (final / ".complete").exists():  # a concurrent ingest of the same data won
-                return
-            raise StoreError(f"cannot move snapshot into {final}: {exc}") from exc
+            self.artifacts.commit(staging.folder, TABLE.kind, snapshot_id)
+        except StoreError as exc:
+            raise StoreError(f"snapshot {snapshot_id} of {report.name!r}: {exc}") from exc
 
     # reading -----------------------------------------------------------------
+    def _record(self, row: dict[str, Any]) -> SnapshotRecord:
+        return SnapshotRecord.from_row(row, self.artifacts.path(TABLE.kind, row["id"]))
+
     def get_or_none(self, snapshot_id: str) -> SnapshotRecord | None:
         row = self.meta.one(select(md.snapshots).where(md.snapshots.c.id == snapshot_id))
-        return SnapshotRecord.from_row(row) if row else None
+        return self._record(row) if row else None
 
     def get(self, snapshot_id: str) -> SnapshotRecord:
         record = self.get_or_none(snapshot_id)
@@ -334,7 +342,7 @@ class SnapshotStore:
         query = select(md.snapshots).order_by(md.snapshots.c.created_at, md.snapshots.c.id)
         if name is not None:
             query = query.where(md.snapshots.c.name == name)
-        return [SnapshotRecord.from_row(r) for r in self.meta.all(query)]
+        return [self._record(r) for r in self.meta.all(query)]
 
     def latest(self, name: str) -> SnapshotRecord | None:
         found = self.list(name)
@@ -371,15 +379,22 @@ class SnapshotStore:
             f"no snapshot {ref!r}; give an id, an id prefix, 'name@latest' or 'name@N'"
         )
 
+    def data_file(self, record: SnapshotRecord) -> Path:
+        """The snapshot's local Parquet file (downloaded into the cache when remote)."""
+        try:
+            data = self.artifacts.fetch(TABLE.kind, record.id) / DATA_FILE
+        except StoreError as exc:
+            raise StoreError(f"snapshot {record.id} at {record.location}: {exc}") from exc
+        if not data.exists():
+            raise StoreError(f"snapshot {record.id}: its data file {data} is missing")
+        return data
+
     def frame(self, record: SnapshotRecord) -> pd.DataFrame:
         """The whole snapshot as a DataFrame (the types DuckDB gives, as at ingest)."""
-        if not record.data.exists():
-            raise StoreError(f"snapshot {record.id}: its data file {record.data} is missing")
+        data = self.data_file(record)
         con = duck()
         try:
-            return plain_dtypes(
-                con.execute("SELECT * FROM read_parquet(?)", [str(record.data)]).df()
-            )
+            return plain_dtypes(con.execute("SELECT * FROM read_parquet(?)", [str(data)]).df())
         finally:
             con.close()
 
@@ -388,7 +403,8 @@ class SnapshotStore:
         try:
             return plain_dtypes(
                 con.execute(
-                    f"SELECT * FROM read_parquet(?) LIMIT {int(rows)}", [str(record.data)]
+                    f"SELECT * FROM read_parquet(?) LIMIT {int(rows)}",
+                    [str(self.data_file(record))],
                 ).df()
             )
         finally:
@@ -420,7 +436,7 @@ class SnapshotStore:
             for record in self.list():
                 latest[record.name] = record
             for name, record in latest.items():
-                path = _sql_str(str(record.data))
+                path = _sql_str(str(self.data_file(record)))
                 con.execute(f"CREATE VIEW \"{name}\" AS SELECT * FROM read_parquet('{path}')")
             try:
                 return con.execute(query).df()

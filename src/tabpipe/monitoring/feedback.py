@@ -10,6 +10,7 @@ same and reported as unmatched: they attach as soon as the prediction shows up.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,7 +92,10 @@ def check_label(value: Any, manifest: Manifest, where: str) -> str:
 
 
 def record_feedback(
-    workspace: Path, manifest: Manifest, items: list[FeedbackItem]
+    workspace: Path,
+    manifest: Manifest,
+    items: list[FeedbackItem],
+    on_part: Callable[[Path], None] | None = None,
 ) -> FeedbackResult:
     """Validate every label first, then store them all as one part and report matches."""
     from tabpipe.monitoring.logstore import feedback_folder, known_ids
@@ -118,7 +122,9 @@ def record_feedback(
     )
     folder = feedback_folder(workspace, manifest.name)
     folder.mkdir(parents=True, exist_ok=True)
-    write_part(folder, table)
+    part = write_part(folder, table)
+    if on_part is not None:  # an object-store workspace shares the part
+        on_part(part)
     return FeedbackResult(
         received=len(items),
         matched=len(items) - len(unmatched),

@@ -180,6 +180,7 @@ def monitor(
     version = Registry(ws).resolve(name, alias)
     manifest = read_manifest(version.path)
     spec = spec or champion_spec(ws, version).monitoring
+    ws.sync_log(name)  # an object-store workspace: every machine's parts
     read = read_log(ws.root, name)
     notes = []
     log = read.frame

@@ -59,6 +59,7 @@ class RetrainDecision(BaseModel):
 
 def labelled_rows(ws: Workspace, name: str) -> pd.DataFrame:
     """Every logged row with a label, oldest first, one row per prediction."""
+    ws.sync_log(name)  # an object-store workspace: every machine's parts
     frame = read_log(ws.root, name).frame
     if frame.empty:
         return frame

@@ -73,7 +73,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app.include_router(predict_router(svc.holder.get))  # the prediction page at /
     if settings.workspace is not None:  # late labels for the prediction log (monitoring)
         app.include_router(
-            feedback_router(settings.workspace, lambda: svc.holder.get().manifest, svc.log)
+            feedback_router(settings.local_workspace, lambda: svc.holder.get().manifest, svc.log)
         )
     endpoints = frozenset(
         path for r in app.routes if "{" not in (path := str(getattr(r, "path", "{")))

@@ -48,7 +48,8 @@ def feedback_router(
             ) from None
         if log is not None and log.settings.enabled:
             log.flush(timeout=5.0)
-        return record_feedback(workspace, manifest(), batch.labels)
+        share = log.share if log is not None else None
+        return record_feedback(workspace, manifest(), batch.labels, on_part=share)
 
     return router
 

@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -77,9 +77,14 @@ def log_folder(workspace: Path, model: str) -> Path:
     return Path(workspace) / "predictions" / model
 
 
-def open_log(workspace: Path, model: str, settings: LogSettings) -> PredictionLog:
+def open_log(
+    workspace: Path,
+    model: str,
+    settings: LogSettings,
+    on_part: Callable[[Path], None] | None = None,
+) -> PredictionLog:
     """The server's log for ``model`` (a no-op log when disabled in the settings)."""
-    return PredictionLog(log_folder(workspace, model), model, settings)
+    return PredictionLog(log_folder(workspace, model), model, settings, on_part)
 
 
 @dataclass
@@ -115,8 +120,16 @@ class PredictionLog:
     and writes what has gathered in one part.
     """
 
-    def __init__(self, folder: Path, model: str, settings: LogSettings | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        model: str,
+        settings: LogSettings | None = None,
+        on_part: Callable[[Path], None] | None = None,
+    ) -> None:
         self.folder = Path(folder)
+        #: called with each part once written (an object-store workspace uploads it)
+        self.on_part = on_part
         self.model = model
         self.settings = settings or LogSettings()
         self.stats = LogStats()
@@ -270,13 +283,24 @@ class PredictionLog:
             return
         try:
             table = build_table(self.model, records, self.settings.key_column)
-            write_part(self.folder, table)
+            part = write_part(self.folder, table)
             self.stats.written_rows += table.num_rows
             self.stats.parts += 1
         except Exception as exc:  # counted and logged; the server goes on
             self.stats.failed_writes += 1
             self.stats.last_error = f"{type(exc).__name__}: {exc}"
             log.error("prediction log: a part could not be written: %s", self.stats.last_error)
+            return
+        self.share(part)
+
+    def share(self, part: Path) -> None:
+        """Hand a written part (log or labels) to ``on_part``; a failure is only logged."""
+        if self.on_part is None:
+            return
+        try:
+            self.on_part(part)
+        except Exception as exc:  # the part is kept locally; the next sync uploads it
+            log.error("prediction log: part %s could not be shared: %s", part.name, exc)
 
 
 @dataclass

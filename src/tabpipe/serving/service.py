@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from tabpipe.errors import NotFoundError, PayloadTooLargeError, RequestError, TabpipeError
+from tabpipe.objectstore import FolderMirror, is_url
 from tabpipe.packaging.signature import Checked
 from tabpipe.serving.errors import NotReadyError, UnsupportedMediaTypeError
 from tabpipe.serving.holder import Loaded, ModelHolder
@@ -73,7 +74,11 @@ class Service:
         log_settings = settings.prediction_log
         if settings.workspace is None:
             log_settings = log_settings.model_copy(update={"enabled": False})
-        self.log = open_log(settings.workspace or Path(), settings.model, log_settings)
+        root = settings.local_workspace if settings.workspace is not None else Path()
+        on_part = None
+        if settings.workspace is not None and is_url(settings.workspace):
+            on_part = FolderMirror.from_url(str(settings.workspace), root).push
+        self.log = open_log(root, settings.model, log_settings, on_part)
 
     # lifecycle ---------------------------------------------------------------
     def _loaded(self, loaded: Loaded) -> None:

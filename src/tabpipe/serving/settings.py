@@ -23,7 +23,9 @@ class ServeSettings(BaseModel):
     """
 
     model: str
-    workspace: Path | None = None
+    workspace: Path | str | None = Field(
+        None, description="A workspace folder, or an object-store URL such as s3://bucket/prefix."
+    )
     alias: str = "champion"
     db_url: str | None = None
     bundle: Path | None = None
@@ -48,6 +50,13 @@ class ServeSettings(BaseModel):
         default_factory=LogSettings,
         description="The prediction log (workspace mode only): batching, user key, retention.",
     )
+
+    @property
+    def local_workspace(self) -> Path:
+        """The workspace's local folder (the cache folder of an object-store workspace)."""
+        from tabpipe.workspace import local_root
+
+        return local_root(self.workspace)
 
     @model_validator(mode="after")
     def _one_source(self) -> ServeSettings:

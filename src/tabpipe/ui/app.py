@@ -29,7 +29,7 @@ PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.mi
 
 
 class UiSettings(BaseModel):
-    workspace: Path
+    workspace: Path | str
     db_url: str | None = None
     base: str = ""
     api_keys_env: str = "TABPIPE_API_KEYS"

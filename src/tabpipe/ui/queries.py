@@ -151,8 +151,9 @@ def html_artifact(ws: Workspace, view: RunView, name: str) -> Path | None:
     artifact_id = view.outputs.get(name) or _stage_output(ws, view.id, name)
     if artifact_id is None:
         return None
-    path = ws.artifacts.path(HTML.kind, artifact_id) / "content.html"
-    return path if path.exists() else None
+    if not ws.artifacts.exists(HTML.kind, artifact_id):
+        return None
+    return ws.artifacts.fetch(HTML.kind, artifact_id) / "content.html"
 
 
 def snapshots(ws: Workspace) -> list[SnapshotView]:
@@ -255,6 +256,7 @@ def monitoring(ws: Workspace, name: str) -> dict[str, Any]:
     from tabpipe.monitoring.alerts import list_alerts
     from tabpipe.monitoring.logstore import read_log
 
+    ws.sync_log(name)
     logged = not read_log(ws.root, name).frame.empty
     events = ws.meta.all(
         select(md.retrain_events)
