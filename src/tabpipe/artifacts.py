@@ -117,11 +117,16 @@ class ArtifactStore:
             writer(staging)
             (staging / ".complete").write_text(kind, encoding="utf-8")
             final.parent.mkdir(parents=True, exist_ok=True)
+            if (final / ".complete").exists():  # a concurrent writer of the same id finished first
+                shutil.rmtree(staging, ignore_errors=True)
+                return final
             if final.exists():  # an incomplete leftover of a killed writer
                 shutil.rmtree(final)
             staging.rename(final)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
+            if (final / ".complete").exists():  # another writer of the same id won the race
+                return final
             raise StoreError(f"cannot write artifact {kind}/{artifact_id}: {exc}") from exc
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

@@ -22,14 +22,23 @@ from tabpipe.errors import NotFoundError
 DEFAULT_ROOT = "tabpipe-workspace"
 
 
+def workspace_root(root: str | Path | None = None) -> Path:
+    """The workspace folder: ``root``, else ``$TABPIPE_WORKSPACE``, else ./tabpipe-workspace."""
+    return Path(root or os.environ.get("TABPIPE_WORKSPACE", DEFAULT_ROOT)).resolve()
+
+
+def store_url(root: Path, db_url: str | None = None) -> str:
+    """The metadata store URL: ``db_url``, else ``$TABPIPE_DB_URL``, else SQLite in ``root``."""
+    return db_url or os.environ.get("TABPIPE_DB_URL") or f"sqlite:///{root / 'metadata.db'}"
+
+
 class Workspace:
     """A folder of artifacts plus a metadata store (SQLite inside the folder by default)."""
 
     def __init__(self, root: str | Path | None = None, db_url: str | None = None) -> None:
-        self.root = Path(root or os.environ.get("TABPIPE_WORKSPACE", DEFAULT_ROOT)).resolve()
+        self.root = workspace_root(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        url = db_url or os.environ.get("TABPIPE_DB_URL") or f"sqlite:///{self.root / 'metadata.db'}"
-        self.meta = md.MetadataStore(url)
+        self.meta = md.MetadataStore(store_url(self.root, db_url))
         self.artifacts = ArtifactStore(self.root / "artifacts")
 
     def close(self) -> None:
