@@ -60,10 +60,12 @@ def pg_shared_store(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
                     "source": {"path": str(DATA / "titanic.csv")},
                     "target": "Survived",
                     "name": "titanic",
-                    "models": ["lightgbm"],
+                    "models": ["linear"],
                     "split": {"folds": 2},
-                    "time_budget": 10,
+                    "time_budget": 5,
                     "max_trials": 2,
+                    "n_jobs": 1,
+                    "selection": {"ensemble": False},
                     "seed": seed,
                 }
             )

@@ -18,7 +18,7 @@ from tabpipe.registry import CHAMPION, Registry
 from tabpipe.workspace import Workspace
 
 T = TypeVar("T")
-ROUNDS = 6
+ROUNDS = 4
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.service)])

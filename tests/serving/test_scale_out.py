@@ -18,10 +18,20 @@ from tabpipe.workspace import Workspace
 POLL = 0.5
 #: Time allowed past the poll interval to load and warm the new bundle.
 LOAD_MARGIN = 15.0
-ROW = {"Pclass": 3, "Sex": "male", "Age": 22, "SibSp": 1, "Parch": 0, "Fare": 7.25}
+ROW = {
+    "Pclass": 3,
+    "Sex": "male",
+    "Age": 22,
+    "SibSp": 1,
+    "Parch": 0,
+    "Fare": 7.25,
+    "Cabin": None,
+    "Embarked": "S",
+}
 
 
 def serve(store: SharedStore) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a server process (readiness is waited for by the caller)."""
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -38,9 +48,7 @@ def serve(store: SharedStore) -> tuple[subprocess.Popen[bytes], str]:
             str(port),
         ]
     )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_up(url, proc, "/v2/health/ready")
-    return proc, url
+    return proc, f"http://127.0.0.1:{port}"
 
 
 def served_version(url: str) -> int:
@@ -53,8 +61,10 @@ def served_version(url: str) -> int:
 def test_two_servers_follow_a_promotion_on_a_shared_postgresql_store(
     pg_shared_store: SharedStore,
 ) -> None:
-    servers = [serve(pg_shared_store) for _ in range(2)]
+    servers = [serve(pg_shared_store) for _ in range(2)]  # both start at once
     try:
+        for proc, url in servers:
+            wait_until_up(url, proc, "/v2/health/ready")
         with Workspace(pg_shared_store.root, pg_shared_store.url) as ws:
             registry = Registry(ws)
             champion = registry.resolve("titanic").version

@@ -68,4 +68,5 @@ def history() -> None:
 
     with errors():
         for rev in revisions():
-            out.print(f"{rev.down or '<base>'} -> {rev.id}  {rev.message}", highlight=False)
+            line = f"{rev.down or '<base>'} -> {rev.id}  {rev.message}"
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
