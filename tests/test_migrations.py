@@ -163,10 +163,33 @@ def test_processes_opening_a_new_store_at_once_do_not_race(store_url: str) -> No
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a worker is stuck (a lock never released)"
     assert errors == []
     engine = create_engine(store_url)
     with engine.connect() as conn:
         versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
     engine.dispose()
     assert versions == [migrations.head()]
+
+
+def test_a_failed_upgrade_says_why_and_leaves_the_store_as_it_was(store_url: str) -> None:
+    """Two versions holding one bundle stop revision 0002; the transaction undoes 0001 too."""
+    dialect = "sqlite" if store_url.startswith("sqlite") else "postgresql"
+    load_fixture(store_url, dialect)
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE alerts"))
+        conn.execute(
+            text(
+                "INSERT INTO model_versions (name, version, bundle_id, run_id, created_at, "
+                "metrics) VALUES ('titanic', 3, 'b2', 'r1', '2026-11-02 12:00:00', '{}')"
+            )
+        )
+    with pytest.raises(StoreError, match=r"'titanic' bundle b2 \(2 versions\).*tabpipe db upgrade"):
+        md.MetadataStore(store_url)
+    with engine.connect() as conn:
+        tables = set(inspect(conn).get_table_names())
+    engine.dispose()
+    assert "alembic_version" not in tables
+    assert "alerts" not in tables  # created by 0001 inside the same, rolled back, transaction

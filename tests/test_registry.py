@@ -49,7 +49,8 @@ def together(store: tuple[Path, str], jobs: list[Callable[[Registry], T]]) -> li
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a worker is stuck (a lock never released)"
     for ws in workspaces:
         ws.close()
     assert errors == [], errors

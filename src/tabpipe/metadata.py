@@ -216,7 +216,11 @@ class MetadataStore:
         if upgrade:
             from tabpipe.migrations import upgrade_store
 
-            upgrade_store(self)
+            try:
+                upgrade_store(self)
+            except BaseException:
+                self.engine.dispose()
+                raise
 
     @property
     def redacted_url(self) -> str:

@@ -76,7 +76,9 @@ def test_two_servers_follow_a_promotion_on_a_shared_postgresql_store(
         while pending and time.monotonic() - promoted < POLL + LOAD_MARGIN:
             pending = {url for url in pending if served_version(url) != other}
             time.sleep(0.05)
+        elapsed = time.monotonic() - promoted
         assert not pending, f"still on version {champion} after {POLL + LOAD_MARGIN} s: {pending}"
+        print(f"both servers answer from version {other} {elapsed:.2f} s after the promotion")
         # and they stay on it: every request now answers from the new version
         assert [served_version(url) for _, url in servers for _ in range(5)] == [other] * 10
     finally:

@@ -28,6 +28,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -167,7 +168,7 @@ def upgrade_store(store: MetadataStore, target: str = "head") -> UpgradeResult:
             after = MigrationContext.configure(conn).get_current_revision()
     except StoreError:
         raise
-    except (SQLAlchemyError, OSError) as exc:
+    except (SQLAlchemyError, CommandError, OSError) as exc:
         raise StoreError(
             f"cannot upgrade the metadata store at {store.redacted_url}: {exc}"
         ) from exc
