@@ -54,6 +54,16 @@ def drop_pg_schema(base_url: str, schema: str) -> None:
     engine.dispose()
 
 
+def run_sql_file(url: str, path: Path) -> None:
+    """Run a file of ``;``-separated SQL statements (``--`` comment lines skipped)."""
+    sql = "\n".join(line for line in path.read_text().splitlines() if not line.startswith("--"))
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for statement in filter(str.strip, sql.split(";\n")):
+            conn.exec_driver_sql(statement)
+    engine.dispose()
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, insert, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from support import DATA
+from support import DATA, run_sql_file
 from tabpipe import metadata as md
 from tabpipe import migrations
 from tabpipe.errors import StoreError
@@ -32,16 +32,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 def load_fixture(url: str, dialect: str) -> None:
     """Create the store as the code before migrations did, with its rows."""
-    sql = "\n".join(
-        line
-        for line in (DATA / f"legacy_store_{dialect}.sql").read_text().splitlines()
-        if not line.startswith("--")
-    )
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        for statement in filter(str.strip, sql.split(";\n")):
-            conn.exec_driver_sql(statement)
-    engine.dispose()
+    run_sql_file(url, DATA / f"legacy_store_{dialect}.sql")
 
 
 def schema_diff(store: md.MetadataStore) -> list[object]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from support import DATA
+from support import DATA, run_sql_file
 from tabpipe import migrations
 from tabpipe.cli import app
 
@@ -30,15 +30,9 @@ def test_history_lists_every_revision_in_order() -> None:
 def test_current_and_upgrade_on_a_store_made_before_migrations(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     ws.mkdir()
-    engine = create_engine(f"sqlite:///{ws / 'metadata.db'}")
-    sql = "\n".join(
-        line
-        for line in (DATA / "legacy_store_sqlite.sql").read_text().splitlines()
-        if not line.startswith("--")
-    )
-    with engine.begin() as conn:
-        for statement in filter(str.strip, sql.split(";\n")):
-            conn.exec_driver_sql(statement)
+    url = f"sqlite:///{ws / 'metadata.db'}"
+    run_sql_file(url, DATA / "legacy_store_sqlite.sql")
+    engine = create_engine(url)
 
     head = migrations.head()
     code, output = tabpipe("db", "current", "-w", str(ws))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import typer
@@ -14,13 +16,20 @@ if TYPE_CHECKING:
 app = typer.Typer(no_args_is_help=True, help="The metadata store's schema (Alembic revisions).")
 
 
-def _store(workspace: WorkspaceOpt, db_url: DbOpt) -> MetadataStore:
+@contextmanager
+def _store(workspace: WorkspaceOpt, db_url: DbOpt) -> Iterator[MetadataStore]:
+    """The workspace's store, opened without upgrading it, errors shown as messages."""
     from tabpipe.metadata import MetadataStore
     from tabpipe.workspace import store_url, workspace_root
 
-    root = workspace_root(workspace)
-    root.mkdir(parents=True, exist_ok=True)
-    return MetadataStore(store_url(root, db_url), upgrade=False)
+    with errors():
+        root = workspace_root(workspace)
+        root.mkdir(parents=True, exist_ok=True)
+        store = MetadataStore(store_url(root, db_url), upgrade=False)
+        try:
+            yield store
+        finally:
+            store.dispose()
 
 
 @app.command()
@@ -28,12 +37,8 @@ def upgrade(workspace: WorkspaceOpt = None, db_url: DbOpt = None) -> None:
     """Bring the store to the newest revision (a store also does so when it is opened)."""
     from tabpipe.migrations import upgrade_store
 
-    with errors():
-        store = _store(workspace, db_url)
-        try:
-            result = upgrade_store(store)
-        finally:
-            store.dispose()
+    with _store(workspace, db_url) as store:
+        result = upgrade_store(store)
         if result.before == result.after:
             out.print(f"already at the newest revision {result.after}")
         else:
@@ -46,12 +51,8 @@ def current(workspace: WorkspaceOpt = None, db_url: DbOpt = None) -> None:
     """The store's revision and whether it is the newest; changes nothing."""
     from tabpipe.migrations import store_state
 
-    with errors():
-        store = _store(workspace, db_url)
-        try:
-            state = store_state(store)
-        finally:
-            store.dispose()
+    with _store(workspace, db_url) as store:
+        state = store_state(store)
         if state.at_head:
             out.print(f"{state.revision} (head)")
         elif state.revision is None:
