@@ -67,7 +67,8 @@ class Revision:
 
 @dataclass(frozen=True)
 class StoreState:
-    """Where a store stands: its revision (None when unversioned), the head, and its tables."""
+    """Where a store stands: its revision (None when unversioned), the newest one, and
+    whether it was made before migrations (``legacy``: tables but no revision)."""
 
     revision: str | None
     head: str
@@ -80,6 +81,8 @@ class StoreState:
 
 @dataclass(frozen=True)
 class UpgradeResult:
+    """The revision before and after an upgrade, and whether the store predated migrations."""
+
     before: str | None
     after: str
     legacy: bool
