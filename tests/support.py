@@ -7,10 +7,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from tabpipe import api
 from tabpipe.config import build_spec
@@ -23,6 +26,42 @@ EXAMPLES = ROOT / "examples"
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 
 PG_URL = os.environ.get("TABPIPE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@dataclass(frozen=True)
+class SharedStore:
+    """A workspace folder and a PostgreSQL metadata store two concurrent runs trained into."""
+
+    root: Path
+    url: str
+    logs: tuple[str, ...]
+
+
+def pg_schema_url(base_url: str, prefix: str = "tabpipe_test") -> tuple[str, str]:
+    """A new empty schema on the test PostgreSQL and a URL whose search_path is that schema."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(base_url)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    return schema, f"{base_url}?options=-csearch_path%3D{schema}"
+
+
+def drop_pg_schema(base_url: str, schema: str) -> None:
+    engine = create_engine(base_url)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    engine.dispose()
+
+
+def run_sql_file(url: str, path: Path) -> None:
+    """Run a file of ``;``-separated SQL statements (``--`` comment lines skipped)."""
+    sql = "\n".join(line for line in path.read_text().splitlines() if not line.startswith("--"))
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for statement in filter(str.strip, sql.split(";\n")):
+            conn.exec_driver_sql(statement)
+    engine.dispose()
 
 
 def in_ci() -> bool:

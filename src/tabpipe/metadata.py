@@ -1,16 +1,25 @@
 """The metadata store: runs, stage executions, snapshots, models, versions, aliases.
 
 SQLAlchemy Core over SQLite (WAL mode) by default; any SQLAlchemy URL such as
-``postgresql+psycopg://...`` works with the same code.
+``postgresql+psycopg://...`` works with the same code. Opening a store brings
+its schema to the newest Alembic revision (``tabpipe.migrations``).
+
+Transactions: :meth:`MetadataStore.begin` is a write transaction (``BEGIN
+IMMEDIATE`` on SQLite, so writers queue instead of failing half-way);
+:meth:`MetadataStore.transaction` runs a function in one and retries it when a
+concurrent writer won a race (a unique constraint, a deadlock or a
+serialization failure); ``one`` and ``all`` read in a deferred transaction.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -18,6 +27,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -28,7 +38,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from tabpipe.errors import StoreError
 
@@ -96,6 +106,8 @@ model_versions = Table(
     Column("run_id", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("metrics", JSON, nullable=False),
+    # one version per distinct bundle: two racing `register` calls cannot both add it
+    Index("uq_model_versions_name_bundle", "name", "bundle_id", unique=True),
 )
 
 aliases = Table(
@@ -154,12 +166,33 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+T = TypeVar("T")
+#: SQLSTATEs of a transaction that lost a race and may simply be run again.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
+#: Execution option naming the ``BEGIN`` mode of a SQLite transaction.
+SQLITE_BEGIN = "tabpipe_sqlite_begin"
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # the driver issues no BEGIN of its own; _sqlite_begin does
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """Writers take the write lock at BEGIN, so a read-then-write never fails half-way."""
+    mode = conn.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _retryable(exc: SQLAlchemyError) -> bool:
+    if isinstance(exc, IntegrityError):
+        return True
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(exc, DBAPIError) and code in RETRYABLE_SQLSTATES
 
 
 def _json_serializer(value: Any) -> str:
@@ -169,7 +202,7 @@ def _json_serializer(value: Any) -> str:
 class MetadataStore:
     """Thin typed access to the metadata tables."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, upgrade: bool = True) -> None:
         self.url = url
         try:
             self.engine: Engine = create_engine(
@@ -177,26 +210,68 @@ class MetadataStore:
             )
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
-            metadata.create_all(self.engine)
+                event.listen(self.engine, "begin", _sqlite_begin)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open the metadata store at {_redact(url)}: {exc}") from exc
+        if upgrade:
+            from tabpipe.migrations import upgrade_store
+
+            try:
+                upgrade_store(self)
+            except BaseException:
+                self.engine.dispose()
+                raise
+
+    @property
+    def redacted_url(self) -> str:
+        return _redact(self.url)
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """A transaction: committed on success, rolled back on error."""
+        """A write transaction: committed on success, rolled back on error."""
         try:
             with self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
             raise StoreError(f"metadata store {_redact(self.url)}: {exc}") from exc
 
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (on SQLite it takes no write lock)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(**{SQLITE_BEGIN: "DEFERRED"})
+                with conn.begin():
+                    yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"metadata store {_redact(self.url)}: {exc}") from exc
+
+    def transaction(self, work: Callable[[Connection], T], *, attempts: int = 8) -> T:
+        """Run ``work`` in one write transaction; run it again if it lost a race.
+
+        A concurrent writer can make ``work`` fail on a unique constraint (two
+        processes inserting the same key), a deadlock or a serialization
+        failure; the whole transaction is rolled back and ``work`` re-reads the
+        state it depends on. Other errors are raised at once.
+        """
+        for attempt in range(attempts):
+            try:
+                with self.engine.begin() as conn:
+                    return work(conn)
+            except SQLAlchemyError as exc:
+                if attempt + 1 < attempts and _retryable(exc):
+                    time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+                    continue
+                raise StoreError(f"metadata store {_redact(self.url)}: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def one(self, query: Any) -> dict[str, Any] | None:
-        with self.begin() as conn:
+        with self.read() as conn:
             row = conn.execute(query).mappings().first()
         return dict(row) if row else None
 
     def all(self, query: Any) -> list[dict[str, Any]]:
-        with self.begin() as conn:
+        with self.read() as conn:
             return [dict(r) for r in conn.execute(query).mappings().all()]
 
     def dispose(self) -> None:

@@ -1,4 +1,16 @@
-"""Model versions and aliases (``champion``, ``challenger``), with a history of every move."""
+"""Model versions and aliases (``champion``, ``challenger``), with a history of every move.
+
+Safe with several processes on one store: each change is one transaction run
+by :meth:`MetadataStore.transaction`. ``register`` locks the model's row
+(``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite transactions take the write
+lock at BEGIN) before allocating ``max(version) + 1``, and the primary key
+``(name, version)`` plus the unique ``(name, bundle_id)`` index turn any race
+the lock cannot cover (the model's first version) into a retry. An alias move
+locks the alias row, reads the version it replaces and appends the
+``alias_events`` row in the same transaction, so two racing promotions
+serialise: the second sees the first as its ``previous``, and the history is a
+chain with no lost event.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Connection
 
 from tabpipe import metadata as md
 from tabpipe.errors import NotFoundError
@@ -41,20 +54,22 @@ class Registry:
     ) -> ModelVersion:
         """Add a version for ``bundle_id`` (or return the one that holds it already)."""
         v = md.model_versions
-        with self.ws.meta.begin() as conn:
-            if conn.execute(select(md.models).where(md.models.c.name == name)).first() is None:
+
+        def work(conn: Connection) -> int:
+            model = conn.execute(
+                select(md.models.c.name).where(md.models.c.name == name).with_for_update()
+            ).first()
+            if model is None:  # a racing first register makes this fail, and retry
                 conn.execute(
                     insert(md.models).values(
                         name=name, task=task, target=target, created_at=md.utcnow()
                     )
                 )
-            existing = (
-                conn.execute(select(v).where(v.c.name == name, v.c.bundle_id == bundle_id))
-                .mappings()
-                .first()
-            )
+            existing = conn.execute(
+                select(v.c.version).where(v.c.name == name, v.c.bundle_id == bundle_id)
+            ).scalar()
             if existing is not None:
-                return self._version(dict(existing))
+                return int(existing)
             latest = conn.execute(select(func.max(v.c.version)).where(v.c.name == name)).scalar()
             version = int(latest or 0) + 1
             conn.execute(
@@ -67,39 +82,51 @@ class Registry:
                     metrics=metrics,
                 )
             )
-        return self.get(name, version)
+            return version
+
+        return self.get(name, self.ws.meta.transaction(work))
 
     def set_alias(self, name: str, alias: str, version: int, *, actor: str, reason: str) -> None:
         """Point ``alias`` at ``version`` and record who moved it and why, in one transaction."""
         self.get(name, version)
+        self.ws.meta.transaction(
+            lambda conn: self._move(conn, name, alias, version, actor=actor, reason=reason)
+        )
+
+    def _lock_alias(self, conn: Connection, name: str, alias: str) -> int | None:
+        """The alias's version, its row locked until the transaction ends (None: no alias)."""
         a = md.aliases
-        with self.ws.meta.begin() as conn:
-            current = conn.execute(
-                select(a.c.version).where(a.c.name == name, a.c.alias == alias).with_for_update()
-            ).scalar()
-            if current is None:
-                conn.execute(
-                    insert(a).values(
-                        name=name, alias=alias, version=version, updated_at=md.utcnow()
-                    )
-                )
-            else:
-                conn.execute(
-                    update(a)
-                    .where(a.c.name == name, a.c.alias == alias)
-                    .values(version=version, updated_at=md.utcnow())
-                )
+        current = conn.execute(
+            select(a.c.version).where(a.c.name == name, a.c.alias == alias).with_for_update()
+        ).scalar()
+        return None if current is None else int(current)
+
+    def _move(
+        self, conn: Connection, name: str, alias: str, version: int, *, actor: str, reason: str
+    ) -> None:
+        a = md.aliases
+        current = self._lock_alias(conn, name, alias)
+        if current is None:  # a racing first move makes this insert fail, and retry
             conn.execute(
-                insert(md.alias_events).values(
-                    name=name,
-                    alias=alias,
-                    version=version,
-                    previous=current,
-                    actor=actor,
-                    reason=reason,
-                    at=md.utcnow(),
-                )
+                insert(a).values(name=name, alias=alias, version=version, updated_at=md.utcnow())
             )
+        else:
+            conn.execute(
+                update(a)
+                .where(a.c.name == name, a.c.alias == alias)
+                .values(version=version, updated_at=md.utcnow())
+            )
+        conn.execute(
+            insert(md.alias_events).values(
+                name=name,
+                alias=alias,
+                version=version,
+                previous=current,
+                actor=actor,
+                reason=reason,
+                at=md.utcnow(),
+            )
+        )
 
     def promote(self, name: str, version: int, *, actor: str, reason: str) -> ModelVersion:
         """Make ``version`` the champion (the server follows the alias)."""
@@ -107,18 +134,28 @@ class Registry:
         return self.get(name, version)
 
     def rollback(self, name: str, *, actor: str, reason: str) -> ModelVersion:
-        """Point the champion back at the version it held before its last move."""
-        e = md.alias_events
-        current = self.resolve(name, CHAMPION).version
-        events = self.ws.meta.all(
-            select(e).where(e.c.name == name, e.c.alias == CHAMPION).order_by(e.c.id.desc())
+        """Point the champion back at the version it held before its last move.
+
+        Reading the history and moving the alias happen in one transaction with
+        the alias row locked, so a promotion racing a rollback cannot be undone
+        by a rollback computed from a stale champion.
+        """
+        self.resolve(name, CHAMPION)  # a clear error when there is no champion
+        previous = self.ws.meta.transaction(
+            lambda conn: self._roll_back(conn, name, actor=actor, reason=reason)
         )
+        return self.get(name, previous)
+
+    def _roll_back(self, conn: Connection, name: str, *, actor: str, reason: str) -> int:
+        e = md.alias_events
+        current = self._lock_alias(conn, name, CHAMPION)
+        events = conn.execute(
+            select(e.c.version, e.c.previous)
+            .where(e.c.name == name, e.c.alias == CHAMPION)
+            .order_by(e.c.id.desc())
+        ).all()
         last = next(
-            (
-                ev
-                for ev in events
-                if ev["version"] == current and ev["previous"] not in (None, current)
-            ),
+            (ev for ev in events if ev.version == current and ev.previous not in (None, current)),
             None,
         )
         if last is None:
@@ -126,9 +163,9 @@ class Registry:
                 f"model {name!r} has no earlier champion to roll back to; "
                 "use `tabpipe promote NAME VERSION` to pick one"
             )
-        previous = int(last["previous"])
-        self.set_alias(name, CHAMPION, previous, actor=actor, reason=reason)
-        return self.get(name, previous)
+        previous = int(last.previous)
+        self._move(conn, name, CHAMPION, previous, actor=actor, reason=reason)
+        return previous
 
     def get(self, name: str, version: int) -> ModelVersion:
         v = md.model_versions

@@ -50,6 +50,17 @@ def local_root(location: str | Path | None, cache_dir: Path | None = None) -> Pa
     return Path(where.removeprefix("file://")).resolve()
 
 
+def workspace_root(root: str | Path | None = None) -> Path:
+    """The local workspace folder (the cache of a remote one): ``root``, else
+    ``$TABPIPE_WORKSPACE``, else ./tabpipe-workspace."""
+    return local_root(root)
+
+
+def store_url(root: Path, db_url: str | None = None) -> str:
+    """The metadata store URL: ``db_url``, else ``$TABPIPE_DB_URL``, else SQLite in ``root``."""
+    return db_url or os.environ.get("TABPIPE_DB_URL") or f"sqlite:///{root / 'metadata.db'}"
+
+
 class Workspace:
     """A folder of artifacts plus a metadata store (SQLite inside the folder by default).
 
@@ -86,7 +97,7 @@ class Workspace:
             self.root = local_root(where)
             self.location = str(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.meta = md.MetadataStore(url or f"sqlite:///{self.root / 'metadata.db'}")
+        self.meta = md.MetadataStore(store_url(self.root, url))
         self.artifacts = ArtifactStore(self.root / "artifacts", remote)
 
     @property

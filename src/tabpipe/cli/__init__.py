@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from tabpipe.cli import commands, data, export, leaderboard, monitor, quality, storage, ui
+from tabpipe.cli import commands, data, db, export, leaderboard, monitor, quality, storage, ui
 from tabpipe.cli._common import err
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ data.register(app)
 app.registered_commands.extend(leaderboard.app.registered_commands)
 app.registered_commands.extend(monitor.app.registered_commands)
 app.registered_commands.extend(storage.app.registered_commands)
+app.add_typer(db.app, name="db")
 
 
 def main() -> None:

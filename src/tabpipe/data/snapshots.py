@@ -36,6 +36,7 @@ import duckdb
 import pandas as pd
 from pydantic import BaseModel
 from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection
 
 from tabpipe import metadata as md
 from tabpipe.artifacts import TABLE, ArtifactStore
@@ -272,24 +273,17 @@ class SnapshotStore:
         self._move_into_place(staging, snapshot_id, report)
         if existing is not None:
             return existing
-        with self.meta.begin() as conn:
-            present = conn.execute(
-                select(md.snapshots.c.id).where(md.snapshots.c.id == snapshot_id)
-            ).first()
-            if present is None:
-                conn.execute(
-                    insert(md.snapshots).values(
-                        id=snapshot_id,
-                        name=report.name,
-                        created_at=md.utcnow(),
-                        rows=rows,
-                        columns=len(schema),
-                        schema=schema,
-                        source=report.source,
-                        parent_id=parent_id,
-                        path=self.artifacts.location(TABLE.kind, snapshot_id),
-                    )
-                )
+        values = {
+            "id": snapshot_id,
+            "name": report.name,
+            "rows": rows,
+            "columns": len(schema),
+            "schema": schema,
+            "source": report.source,
+            "parent_id": parent_id,
+            "path": self.artifacts.location(TABLE.kind, snapshot_id),
+        }
+        self.meta.transaction(lambda conn: _insert_if_absent(conn, values))
         return self.get(snapshot_id)
 
     def _keep_quarantine(self, staging: Staging, report: IngestReport) -> None:
@@ -471,3 +465,10 @@ __all__ = [
     "describe_parquet",
     "duck",
 ]
+
+
+def _insert_if_absent(conn: Connection, values: dict[str, Any]) -> None:
+    """Record a snapshot once; a concurrent ingest of the same data makes this retry and skip."""
+    s = md.snapshots
+    if conn.execute(select(s.c.id).where(s.c.id == values["id"])).first() is None:
+        conn.execute(insert(s).values(created_at=md.utcnow(), **values))
