@@ -10,60 +10,32 @@ training merely happened to see (a new category, a larger number) is a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
 
 from tabpipe.data.contract import ColumnContract, DataContract
 from tabpipe.data.rules import ColumnRules, apply_rules
-from tabpipe.errors import DataError
+from tabpipe.data.violations import (
+    ContractViolationError,
+    Severity,
+    ValidationReport,
+    Violation,
+)
 
-Severity = Literal["error", "warning"]
+__all__ = [
+    "ContractViolationError",
+    "Severity",
+    "ValidationReport",
+    "Violation",
+    "raise_for_errors",
+    "validate_frame",
+    "validate_records",
+]
 _EXAMPLES = 5
 _TYPE_ERROR_SHARE = 0.05
 _MISSING_JUMP = 0.2
-
-
-class Violation(BaseModel):
-    column: str
-    rule: str
-    severity: Severity
-    count: int
-    share: float
-    examples: list[str] = []
-    message: str
-
-
-class ValidationReport(BaseModel):
-    rows: int
-    errors: int
-    warnings: int
-    violations: list[Violation]
-
-    @property
-    def ok(self) -> bool:
-        return self.errors == 0
-
-    def by_column(self) -> dict[str, list[Violation]]:
-        out: dict[str, list[Violation]] = {}
-        for v in self.violations:
-            out.setdefault(v.column, []).append(v)
-        return out
-
-    def summary(self) -> str:
-        lines = [f"{self.rows} rows: {self.errors} error(s), {self.warnings} warning(s)"]
-        lines += [f"  [{v.severity}] {v.column}: {v.message}" for v in self.violations]
-        return "\n".join(lines)
-
-
-class ContractViolationError(DataError):
-    """Data breaks its contract; ``report`` lists every violation."""
-
-    def __init__(self, report: ValidationReport) -> None:
-        super().__init__("the data breaks its contract:\n" + report.summary())
-        self.report = report
 
 
 def validate_frame(
