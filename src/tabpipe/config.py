@@ -193,7 +193,6 @@ class CleaningSpec(_Spec):
         description="model: left to each model family's own handling; knn: the nearest "
         "neighbours on the numeric features, fitted inside the model pipeline.",
     )
-    knn_neighbors: int = Field(5, ge=1, le=50, description="Neighbours for knn imputation.")
     impute_categorical: Literal["model", "mode", "constant"] = "model"
     fill_number: float = 0.0
     fill_category: str = "missing"

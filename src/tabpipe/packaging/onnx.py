@@ -56,9 +56,10 @@ def _register_converters() -> None:
     from lightgbm import LGBMClassifier, LGBMRegressor
     from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
 
-    from tabpipe.features import converters
+    from tabpipe.features import converters, impute
 
     converters.register()
+    impute.register()
     classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
     update_registered_converter(
         LGBMClassifier,
@@ -156,12 +157,17 @@ def _input_types(signature: Signature) -> list[tuple[str, Any]]:
 
 
 def _convert_pipeline(pipeline: Any, signature: Signature, classifier: bool) -> onnx.ModelProto:
+    from tabpipe.features.impute import KNN_OPSET, uses_neighbours
+
     options = {id(pipeline.steps[-1][1]): {"zipmap": False}} if classifier else None
+    opset = TARGET_OPSET
+    if uses_neighbours(pipeline):
+        opset = {**TARGET_OPSET, "": max(TARGET_OPSET[""], KNN_OPSET)}
     model: onnx.ModelProto = convert_sklearn(
         pipeline,
         initial_types=_input_types(signature),
         options=options,
-        target_opset=TARGET_OPSET,
+        target_opset=opset,
     )
     _restore_input_names(model, signature.names)
     return model
@@ -277,8 +283,14 @@ def _weighted_sum(
     for member in members:
         for imp in member.opset_import:
             opsets[imp.domain] = max(opsets.get(imp.domain, 0), imp.version)
+    functions: dict[tuple[str, str], onnx.FunctionProto] = {}
+    for member in members:
+        for fn in member.functions:
+            functions.setdefault((fn.domain, fn.name), fn)
     model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid(d, v) for d, v in sorted(opsets.items())]
+        graph,
+        opset_imports=[helper.make_opsetid(d, v) for d, v in sorted(opsets.items())],
+        functions=list(functions.values()),
     )
     model.ir_version = max(m.ir_version for m in members)
     onnx.checker.check_model(model)
@@ -357,7 +369,9 @@ def with_decision(model: onnx.ModelProto, decided: Any) -> onnx.ModelProto:
             helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, None]),
         ]
     )
-    out = helper.make_model(graph, opset_imports=list(model.opset_import))
+    out = helper.make_model(
+        graph, opset_imports=list(model.opset_import), functions=list(model.functions)
+    )
     out.ir_version = model.ir_version
     onnx.checker.check_model(out)
     return out
