@@ -30,6 +30,8 @@ from tabpipe.packaging.signature import MISSING_CATEGORY
 MISSING_SHARE_ROWS = 20
 _MISSING_JUMP = 0.2
 _EXAMPLES = 5
+#: Requests up to this many rows are first screened value by value (cheaper than numpy).
+SCALAR_ROWS = 16
 
 
 @dataclass(frozen=True)
@@ -83,11 +85,14 @@ class RequestValidator:
         Returns None when nothing was found (the common case, at the least cost); raises
         :class:`RequestContractError` when a declared constraint is broken.
         """
+        extra = [n for n in sent if n not in self.known]
+        if rows <= SCALAR_ROWS and not extra:
+            if not any(_suspect(col, feeds[col.contract.name]) for col in self.strict):
+                return None
         found: list[tuple[Violation, np.ndarray | None]] = []
         for col in self.columns if rows >= MISSING_SHARE_ROWS else self.strict:
             values = feeds[col.contract.name].reshape(-1)
             found += _check(col, values, rows)
-        extra = [n for n in sent if n not in self.known]
         for name in sorted(extra):
             message = "column is not in the contract; it is ignored"
             found.append(
@@ -128,6 +133,31 @@ def _compile(col: ColumnContract) -> _Column | None:
         nullable=None if col.nullable else _severity("nullable", declared),
     )
     return compiled
+
+
+def _suspect(col: _Column, feed: np.ndarray) -> bool:
+    """Whether any value may break a check (a cheap screen; :func:`_check` decides)."""
+    if col.numeric:
+        low, high, integer = col.minimum, col.maximum, col.integer is not None
+        for x in feed.ravel().tolist():
+            if x != x:
+                if col.nullable is not None:
+                    return True
+            elif (
+                (low is not None and x < low)
+                or (high is not None and x > high)
+                or (integer and x % 1)
+            ):
+                return True
+        return False
+    allowed = col.categories
+    for v in feed.ravel().tolist():
+        if v == MISSING_CATEGORY:
+            if col.nullable is not None:
+                return True
+        elif allowed is not None and v not in allowed:
+            return True
+    return False
 
 
 def _check(col: _Column, values: np.ndarray, rows: int) -> list[tuple[Violation, np.ndarray]]:
