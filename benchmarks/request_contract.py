@@ -27,6 +27,7 @@ import pandas as pd
 from tabpipe import api
 from tabpipe.config import build_spec
 from tabpipe.registry import Registry
+from tabpipe.serving.holder import Loaded
 from tabpipe.serving.service import Service
 from tabpipe.serving.settings import ServeSettings
 from tabpipe.workspace import Workspace
@@ -37,6 +38,27 @@ DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "titanic.csv"
 def per_call(fn: object, number: int) -> float:
     times = timeit.repeat(fn, number=number, repeat=7)  # type: ignore[arg-type]
     return statistics.median(times) / number * 1e6
+
+
+def _figures(
+    svc: Service, loaded: Loaded, bare: Loaded, frame: pd.DataFrame, rows: int, number: int
+) -> dict[str, float]:
+    sig = loaded.manifest.signature
+    validator = loaded.validator
+    assert validator is not None
+    part = frame[sig.names].iloc[:rows].astype(object)
+    columns = {c: part[c].where(part[c].notna(), None).tolist() for c in sig.names}
+    checked = sig.check(columns)
+    return {
+        "signature": per_call(lambda: sig.check(columns), number),
+        "contract": per_call(lambda: validator.check(checked.feeds, rows, columns), number),
+        "serve path without contract": per_call(
+            lambda: svc._run(bare, columns, 10_000, False), number
+        ),
+        "serve path with contract": per_call(
+            lambda: svc._run(loaded, columns, 10_000, False), number
+        ),
+    }
 
 
 def main() -> None:
@@ -62,27 +84,10 @@ def main() -> None:
         assert loaded.validator is not None
         bare = replace(loaded, validator=None)
         frame = pd.read_csv(DATA)
-        sig = loaded.manifest.signature
         print("| rows per request | step | µs per request |")
         print("|---:|---|---:|")
         for rows, number in ((1, 2000), (100, 200)):
-            part = frame[sig.names].iloc[:rows].astype(object)
-            columns = {c: part[c].where(part[c].notna(), None).tolist() for c in sig.names}
-            checked = sig.check(columns)
-            figures = {
-                "signature": per_call(lambda: sig.check(columns), number),
-                "contract": per_call(
-                    lambda: loaded.validator.check(checked.feeds, rows, columns),  # type: ignore[union-attr]
-                    number,
-                ),
-                "serve path without contract": per_call(
-                    lambda: svc._run(bare, columns, 10_000, False), number
-                ),
-                "serve path with contract": per_call(
-                    lambda: svc._run(loaded, columns, 10_000, False), number
-                ),
-            }
-            for step, value in figures.items():
+            for step, value in _figures(svc, loaded, bare, frame, rows, number).items():
                 print(f"| {rows} | {step} | {value:.1f} |")
         svc.log.close()
 

@@ -50,7 +50,10 @@ def test_the_cost_threshold_is_applied_alike_by_every_runtime(
     assert sum(a.values) > int((a.proba.argmax(axis=1) == 1).sum())
     # the ONNX graph's own label output follows the same rule (for ONNX-only consumers)
     session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
-    inputs = {i.name: feeds[c] for i, c in zip(session.get_inputs(), manifest.signature.names)}
+    inputs = {
+        i.name: feeds[c]
+        for i, c in zip(session.get_inputs(), manifest.signature.names, strict=True)
+    }
     (label,) = session.run(["label"], inputs)
     assert label.reshape(-1).tolist() == expected.tolist()
     # the server and batch scoring (`tabpipe predict`) agree row by row

@@ -100,8 +100,6 @@ def test_the_request_check_agrees_with_validate_records(decided_workspace: Path)
     assert served == {("Fare", "nullable", "warning", 1), ("Pclass", "integer", "warning", 1)}
     # a clean single row costs a few microseconds on top of the signature check
     one = manifest.signature.check({k: [v] for k, v in ROW.items()})
-    seconds = min(
-        timeit.repeat(lambda: validator.check(one.feeds, 1, ROW), number=2000, repeat=3)
-    )
+    seconds = min(timeit.repeat(lambda: validator.check(one.feeds, 1, ROW), number=2000, repeat=3))
     assert validator.check(one.feeds, 1, ROW) is None
     assert seconds / 2000 < 200e-6  # generous bound: the real figure is in BENCHMARKS.md

@@ -16,6 +16,7 @@ signature already and are not repeated here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,9 +87,12 @@ class RequestValidator:
         :class:`RequestContractError` when a declared constraint is broken.
         """
         extra = [n for n in sent if n not in self.known]
-        if rows <= SCALAR_ROWS and not extra:
-            if not any(_suspect(col, feeds[col.contract.name]) for col in self.strict):
-                return None
+        if (
+            rows <= SCALAR_ROWS
+            and not extra
+            and not any(_suspect(col, feeds[col.contract.name]) for col in self.strict)
+        ):
+            return None
         found: list[tuple[Violation, np.ndarray | None]] = []
         for col in self.columns if rows >= MISSING_SHARE_ROWS else self.strict:
             values = feeds[col.contract.name].reshape(-1)
@@ -140,7 +144,7 @@ def _suspect(col: _Column, feed: np.ndarray) -> bool:
     if col.numeric:
         low, high, integer = col.minimum, col.maximum, col.integer is not None
         for x in feed.ravel().tolist():
-            if x != x:
+            if math.isnan(x):
                 if col.nullable is not None:
                     return True
             elif (

@@ -267,25 +267,21 @@ def _impute(
     decl: ColumnDeclaration | None,
     entries: list[LedgerEntry],
 ) -> None:
-    if fit.rules is None or not info.missing:
+    if fit.rules is None:
         return
     numeric = fit.rules.kind == "numeric"
     how = decl.impute if decl is not None and decl.impute is not None else None
     strategy = how or (spec.impute_numeric if numeric else spec.impute_categorical)
-    if (strategy == "mode" and numeric) or (strategy in ("median", "mean") and not numeric):
+    if (strategy in ("median", "mean", "knn") and not numeric) or (strategy == "mode" and numeric):
+        kind = "numeric" if numeric else "categorical"
         raise ConfigError(
-            f"columns.{info.name}.impute: {strategy!r} does not apply to a "
-            f"{'numeric' if numeric else 'categorical'} column; use "
+            f"columns.{info.name}.impute: {strategy!r} does not apply to {info.name!r}, a "
+            f"{kind} column; use "
             + ("model, knn, median, mean or constant" if numeric else "model, mode or constant")
         )
-    if strategy == "model":
+    if strategy == "model" or not info.missing:
         return
     if strategy == "knn":
-        if not numeric:
-            raise ConfigError(
-                f"columns.{info.name}.impute: knn imputes numeric columns only; "
-                f"{info.name!r} is categorical (use model, mode or constant)"
-            )
         _impute_knn(info, entries)
         return
     values = fit.values[keep]
