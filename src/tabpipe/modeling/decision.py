@@ -67,6 +67,29 @@ class Decision(BaseModel):
     test_metrics: dict[str, float] = {}
 
 
+def describe(decision: Decision) -> str:
+    """One sentence on what the packaged classifier applies (for the CLI and the report)."""
+    cal = decision.calibration
+    scores = decision.calibration_scores
+    if cal is not None:
+        text = (
+            f"calibration: {cal.method} (validation log loss {scores[cal.method]['log_loss']:.4f} "
+            f"vs {scores['none']['log_loss']:.4f} uncalibrated)"
+        )
+    elif len(scores) > 1:
+        text = "calibration: none (no method improved validation log loss and Brier)"
+    else:
+        text = "calibration: none"
+    if decision.threshold is not None:
+        what = "F1" if decision.objective == "f1" else "cost per row"
+        text += (
+            f"; decision threshold on P(positive): {decision.threshold:.3f} for "
+            f"{decision.objective} (test {what} {decision.test_at_threshold:.4f} vs "
+            f"{decision.test_at_half:.4f} at 0.5)"
+        )
+    return text
+
+
 def calibrate(
     proba: np.ndarray, method: str, columns: list[int], params: list[np.ndarray]
 ) -> np.ndarray:
