@@ -157,17 +157,12 @@ def _input_types(signature: Signature) -> list[tuple[str, Any]]:
 
 
 def _convert_pipeline(pipeline: Any, signature: Signature, classifier: bool) -> onnx.ModelProto:
-    from tabpipe.features.impute import KNN_OPSET, uses_neighbours
-
     options = {id(pipeline.steps[-1][1]): {"zipmap": False}} if classifier else None
-    opset = TARGET_OPSET
-    if uses_neighbours(pipeline):
-        opset = {**TARGET_OPSET, "": max(TARGET_OPSET[""], KNN_OPSET)}
     model: onnx.ModelProto = convert_sklearn(
         pipeline,
         initial_types=_input_types(signature),
         options=options,
-        target_opset=opset,
+        target_opset=TARGET_OPSET,
     )
     _restore_input_names(model, signature.names)
     return model
