@@ -52,8 +52,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def decided_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A titanic model with a cost-optimal threshold, sigmoid calibration and declared
-    column constraints in its data contract."""
+    """A titanic model with a cost-optimal threshold, sigmoid calibration, Age imputed by
+    nearest neighbours inside the model, and declared constraints in its data contract."""
     root = tmp_path_factory.mktemp("decided-ws")
     train(
         root,
@@ -63,6 +63,7 @@ def decided_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("lightgbm",),
         calibration="sigmoid",
         threshold={"cost": {"fp": 1, "fn": 5}},
+        cleaning={"impute_numeric": "knn"},
         columns={"Age": {"maximum": 100}, "Embarked": {"categories": ["S", "C", "Q"]}},
     )
     return root

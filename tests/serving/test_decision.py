@@ -11,6 +11,9 @@ from fastapi.testclient import TestClient
 
 from serving.conftest import DATA, wait_ready
 from tabpipe import api
+from tabpipe.features.impute import NeighbourImputer
+from tabpipe.packaging.export import export
+from tabpipe.packaging.mlflow_pyfunc import TabpipeOnnxModel
 from tabpipe.registry import Registry
 from tabpipe.serving.app import create_app
 from tabpipe.serving.runtime import load_predictor
@@ -37,6 +40,10 @@ def test_the_cost_threshold_is_applied_alike_by_every_runtime(
     native = load_predictor(folder, "native")
     manifest = onnx_model.manifest
     assert manifest.calibration == "sigmoid"
+    # Age's missing values are imputed by the nearest-neighbours step of the model itself
+    pipeline = native._pipeline.estimator_  # type: ignore[attr-defined]
+    knn = pipeline.named_steps["features"].named_transformers_["knn"]
+    assert isinstance(knn, NeighbourImputer)
     # false negatives cost five times more: the cut on P(survived) is well below 0.5
     assert manifest.threshold is not None and 0.05 < manifest.threshold < 0.5
     frame = pd.read_csv(DATA / "titanic.csv")
@@ -69,3 +76,7 @@ def test_the_cost_threshold_is_applied_alike_by_every_runtime(
     with Workspace(decided_workspace) as ws:
         scored = api.predict_file(ws, NAME, DATA / "titanic.csv", tmp_path / "scored.csv")
     assert scored["prediction"].tolist() == expected.tolist()
+    # the MLflow export's loader labels rows by the graph's thresholded label
+    out = export(folder, tmp_path / "mlflow", "mlflow")
+    pyfunc = TabpipeOnnxModel(str(out / "data"))
+    assert pyfunc.predict(frame)["prediction"].tolist() == expected.tolist()
