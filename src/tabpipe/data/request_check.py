@@ -19,18 +19,23 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from tabpipe.data.contract import ColumnContract, DataContract
-from tabpipe.data.violations import RequestContractError, Severity, ValidationReport, Violation
+from tabpipe.data.violations import (
+    MISSING_JUMP,
+    RequestContractError,
+    Severity,
+    ValidationReport,
+    Violation,
+)
+from tabpipe.data.violations import severity as _severity
+from tabpipe.data.violations import violation as _violation
 from tabpipe.packaging.signature import MISSING_CATEGORY
 
 #: Below this many rows a request's missing share says nothing about a shift.
 MISSING_SHARE_ROWS = 20
-_MISSING_JUMP = 0.2
-_EXAMPLES = 5
 #: Requests up to this many rows are first screened value by value (cheaper than numpy).
 SCALAR_ROWS = 16
 
@@ -203,35 +208,10 @@ def _check(col: _Column, values: np.ndarray, rows: int) -> list[tuple[Violation,
         out.append((_violation(name, "nullable", col.nullable, n, rows, [], message), missing))
     elif rows >= MISSING_SHARE_ROWS and missing.any():
         share = float(missing.mean())
-        if share > col.contract.missing_share + _MISSING_JUMP:
+        if share > col.contract.missing_share + MISSING_JUMP:
             message = f"{share:.0%} missing, against {col.contract.missing_share:.0%} in training"
             violation = _violation(
                 name, "missing_share", "warning", int(missing.sum()), rows, [], message
             )
             out.append((violation, missing))
     return out
-
-
-def _severity(field_name: str, declared: set[str]) -> Severity:
-    return "error" if field_name in declared else "warning"
-
-
-def _violation(
-    column: str,
-    rule: str,
-    severity: Severity,
-    count: int,
-    rows: int,
-    examples: Any,
-    message: str,
-) -> Violation:
-    shown = [repr(e) for e in dict.fromkeys(str(x) for x in list(examples)[:50])][:_EXAMPLES]
-    return Violation(
-        column=column,
-        rule=rule,
-        severity=severity,
-        count=count,
-        share=round(count / max(rows, 1), 6),
-        examples=shown,
-        message=message,
-    )

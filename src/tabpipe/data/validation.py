@@ -18,10 +18,13 @@ import pandas as pd
 from tabpipe.data.contract import ColumnContract, DataContract
 from tabpipe.data.rules import ColumnRules, apply_rules
 from tabpipe.data.violations import (
+    MISSING_JUMP,
     ContractViolationError,
     Severity,
     ValidationReport,
     Violation,
+    severity,
+    violation,
 )
 
 __all__ = [
@@ -33,9 +36,7 @@ __all__ = [
     "validate_frame",
     "validate_records",
 ]
-_EXAMPLES = 5
 _TYPE_ERROR_SHARE = 0.05
-_MISSING_JUMP = 0.2
 
 
 def validate_frame(
@@ -171,7 +172,7 @@ def _check_column(raw: pd.Series, col: ColumnContract, rows: int) -> list[Violat
                     "missing value(s) in a column that had none",
                 )
             )
-        elif share > col.missing_share + _MISSING_JUMP:
+        elif share > col.missing_share + MISSING_JUMP:
             out.append(
                 _v(
                     col,
@@ -234,25 +235,16 @@ def _default_rules(col: ColumnContract) -> ColumnRules | None:
 
 
 def _sev(field: str, declared: set[str]) -> Severity:
-    return "error" if field in declared else "warning"
+    return severity(field, declared)
 
 
 def _v(
     col: ColumnContract,
     rule: str,
-    severity: Severity,
+    level: Severity,
     count: int,
     rows: int,
     examples: list[Any],
     message: str,
 ) -> Violation:
-    shown = [repr(e) for e in dict.fromkeys(map(str, examples))][:_EXAMPLES]
-    return Violation(
-        column=col.name,
-        rule=rule,
-        severity=severity,
-        count=count,
-        share=round(count / max(rows, 1), 6),
-        examples=shown,
-        message=message,
-    )
+    return violation(col.name, rule, level, count, rows, examples, message)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterable
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from tabpipe.errors import DataError, RequestError
 
 Severity = Literal["error", "warning"]
+#: How many example values a violation shows.
+EXAMPLES = 5
+#: A missing share this much above training's is a warning.
+MISSING_JUMP = 0.2
 
 
 class Violation(BaseModel):
@@ -63,3 +68,30 @@ class RequestContractError(RequestError):
             field=errors[0].column if errors else None,
         )
         self.report = report
+
+
+def severity(field: str, declared: Iterable[str]) -> Severity:
+    """``error`` for a declared field of the contract, ``warning`` for an inferred one."""
+    return "error" if field in set(declared) else "warning"
+
+
+def violation(
+    column: str,
+    rule: str,
+    level: Severity,
+    count: int,
+    rows: int,
+    examples: Iterable[Any],
+    message: str,
+) -> Violation:
+    """A violation with its share of the rows and up to :data:`EXAMPLES` distinct examples."""
+    distinct = dict.fromkeys(str(x) for x in list(examples)[: EXAMPLES * 10])
+    return Violation(
+        column=column,
+        rule=rule,
+        severity=level,
+        count=count,
+        share=round(count / max(rows, 1), 6),
+        examples=[repr(e) for e in distinct][:EXAMPLES],
+        message=message,
+    )
