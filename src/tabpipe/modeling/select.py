@@ -136,6 +136,11 @@ def evaluate(
     board.pareto = pareto_front(rows, greater)
     if report.task == "binary" and oof is not None and board.selected:
         board.threshold = best_threshold(oof, board.selected, y, models[board.selected], x)
+    if report.task == "multiclass" and threshold is not None and threshold.objective != "none":
+        board.notes.append(
+            f"threshold objective {threshold.objective!r} applies to binary tasks only; "
+            "multiclass labels stay the most probable class"
+        )
     if report.task != "regression" and oof is not None and board.selected:
         board.decision = _decision(
             board.selected, models, oof, x, y, report, calibration, threshold, seed
