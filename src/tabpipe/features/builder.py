@@ -57,12 +57,12 @@ def build_preprocessor(
     high = [c for c in plan.categorical if plan.cardinality.get(c, 0) > HIGH_CARDINALITY]
     low = [c for c in plan.categorical if c not in high]
     parts: list[tuple[str, Any, list[str]]] = []
-    if plan.knn_impute:  # first: its ONNX converter names a node output 'isnan'
-        scale = style in ("linear", "knn")
-        parts.append(("knn", knn_imputer(plan.numeric, plan.knn_impute, scale), plan.numeric))
     plain = [c for c in plan.numeric if c not in plan.knn_impute]
     if plain:
         parts.append(("numeric", _numeric(style), plain))
+    if plan.knn_impute:  # nearest-neighbours imputation of the marked columns
+        scale = style in ("linear", "knn")
+        parts.append(("knn", knn_imputer(plan.numeric, plan.knn_impute, scale), plan.numeric))
     if plan.with_missing and style != "tree_native":
         parts.append(("missing", MissingIndicator(), plan.with_missing))
     if style in ("tree_native", "tree_impute"):

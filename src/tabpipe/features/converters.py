@@ -108,7 +108,7 @@ def _convert_rare(scope: Any, operator: Any, container: Any) -> None:
 
 
 def _convert_missing(scope: Any, operator: Any, container: Any) -> None:
-    flags = scope.get_unique_variable_name("missing_isnan")
+    flags = scope.get_unique_variable_name("isnan")
     container.add_node(
         "IsNaN",
         operator.inputs[0].full_name,
