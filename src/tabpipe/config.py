@@ -105,6 +105,47 @@ class SelectionSpec(_Spec):
     ensemble: bool = Field(True, description="Build a greedy weighted ensemble candidate.")
 
 
+class CostSpec(_Spec):
+    """What each kind of mistake costs, for the ``cost`` threshold objective."""
+
+    fp: float = Field(1.0, ge=0, description="Cost of a false positive.")
+    fn: float = Field(1.0, ge=0, description="Cost of a false negative.")
+
+    @model_validator(mode="after")
+    def _some_cost(self) -> CostSpec:
+        if self.fp + self.fn <= 0:
+            raise ValueError("threshold.cost needs fp or fn above 0")
+        return self
+
+
+class ThresholdSpec(_Spec):
+    """The decision threshold on P(positive) of a binary classifier.
+
+    ``none`` keeps the most probable class (0.5); ``f1`` maximises F1 and ``cost``
+    minimises ``fp * false positives + fn * false negatives`` on the out-of-fold
+    predictions. Giving ``cost`` alone implies ``objective: cost``.
+    """
+
+    objective: Literal["none", "f1", "cost"] = "none"
+    cost: CostSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cost_implies_objective(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("cost") is not None and "objective" not in value:
+            return {**value, "objective": "cost"}
+        return value
+
+    @model_validator(mode="after")
+    def _cost_given(self) -> ThresholdSpec:
+        if self.objective == "cost" and self.cost is None:
+            raise ValueError("threshold objective 'cost' needs cost: {fp: ..., fn: ...}")
+        return self
+
+
+Calibration = Literal["auto", "none", "sigmoid", "isotonic"]
+Imputation = Literal["model", "knn", "median", "mean", "mode", "constant"]
+
 LogicalType = Literal[
     "numeric", "integer", "categorical", "boolean", "datetime", "text", "identifier"
 ]
@@ -127,6 +168,11 @@ class ColumnDeclaration(_Spec):
     missing_values: list[str] = Field(
         default_factory=list, description="More values that mean missing here."
     )
+    impute: Imputation | None = Field(
+        None,
+        description="How this column's missing values are filled (overrides "
+        "cleaning.impute_numeric / impute_categorical); knn is for numeric columns.",
+    )
 
 
 class CleaningSpec(_Spec):
@@ -142,7 +188,11 @@ class CleaningSpec(_Spec):
     drop_missing_share: float = Field(
         0.95, gt=0, le=1, description="Drop a column when this share of it is missing."
     )
-    impute_numeric: Literal["model", "median", "mean", "constant"] = "model"
+    impute_numeric: Literal["model", "knn", "median", "mean", "constant"] = Field(
+        "model",
+        description="model: left to each model family's own handling; knn: the nearest "
+        "neighbours on the numeric features, fitted inside the model pipeline.",
+    )
     impute_categorical: Literal["model", "mode", "constant"] = "model"
     fill_number: float = 0.0
     fill_category: str = "missing"
@@ -182,6 +232,12 @@ class PipelineSpec(_Spec):
     )
     n_jobs: int = Field(2, ge=1, description="Threads per model fit.")
     selection: SelectionSpec = SelectionSpec()
+    calibration: Calibration = Field(
+        "auto",
+        description="Probability calibration of the packaged classifier: auto keeps the "
+        "method that improves out-of-fold log loss and Brier score, or none.",
+    )
+    threshold: ThresholdSpec = ThresholdSpec()
     cleaning: CleaningSpec = CleaningSpec()
     columns: dict[str, ColumnDeclaration] = Field(
         default_factory=dict, description="Per-column declarations (the data contract)."

@@ -79,7 +79,19 @@ def _evaluate(
     training: TrainReport,
     oof: pd.DataFrame,
 ) -> tuple[Any, ...]:
-    return (evaluate(models, test, plan, cleaning, training, spec.selection, oof, seed=spec.seed),)
+    board = evaluate(
+        models,
+        test,
+        plan,
+        cleaning,
+        training,
+        spec.selection,
+        oof,
+        seed=spec.seed,
+        calibration=spec.calibration,
+        threshold=spec.threshold,
+    )
+    return (board,)
 
 
 def _package(
@@ -173,8 +185,13 @@ TRAINING_STAGES: list[Stage] = [
         _evaluate,
         ("models", "test", "plan", "cleaning", "training", "oof"),
         (("leaderboard", json_codec(Leaderboard)),),
-        params=lambda s: {"selection": s.selection.model_dump(), "seed": s.seed},
-        version=2,
+        params=lambda s: {
+            "selection": s.selection.model_dump(),
+            "seed": s.seed,
+            "calibration": s.calibration,
+            "threshold": s.threshold.model_dump(mode="json"),
+        },
+        version=3,
     ),
     Stage(
         "package",
@@ -183,6 +200,7 @@ TRAINING_STAGES: list[Stage] = [
         (("bundle", BUNDLE),),
         params=lambda s: {"name": s.model_name, "seed": s.seed},
         context=("snapshot", "run_id", "spec_hash"),
+        version=2,
     ),
     Stage(
         "report",

@@ -44,6 +44,12 @@ def test_leaderboard_rows_carry_scores_and_costs(titanic_board):
     assert set(diag.permutation_importance) == set(plan.columns)
     assert "Sex" in list(diag.permutation_importance)[:3]
     assert board.shap_model is not None and "Sex" in diag.shap_importance
+    # calibration was tried on the selected model's out-of-fold output (spec default auto)
+    decision = board.decision
+    assert decision is not None and {"none", "sigmoid", "isotonic"} <= set(
+        decision.calibration_scores
+    )
+    assert decision.threshold is None and "roc_auc" in decision.test_metrics
 
 
 def test_policy_constraints_change_the_selection(titanic_board):
@@ -103,6 +109,7 @@ def test_leaderboard_command(tmp_path):
     result = runner.invoke(app, ["leaderboard", "penguins", "-w", ws])
     assert result.exit_code == 0, result.output
     assert "selected" in result.output and "log_loss" in result.output
+    assert "packaged model applies calibration:" in result.output
     missing = runner.invoke(app, ["leaderboard", "nope", "-w", ws])
     assert missing.exit_code == 1 and "nope" in missing.output
 

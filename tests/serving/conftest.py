@@ -22,7 +22,9 @@ from tabpipe.workspace import Workspace
 DATA = Path(__file__).parents[1] / "data"
 
 
-def train(root: Path, source: str, target: str, name: str, models: tuple[str, ...]) -> None:
+def train(
+    root: Path, source: str, target: str, name: str, models: tuple[str, ...], **extra: object
+) -> None:
     spec = build_spec(
         {
             "source": {"path": str(DATA / source)},
@@ -34,6 +36,7 @@ def train(root: Path, source: str, target: str, name: str, models: tuple[str, ..
             # one model, not an ensemble: the contribution tests need a single booster
             "selection": {"ensemble": False},
             "max_trials": 4,
+            **extra,
         }
     )
     with Workspace(root) as ws:
@@ -44,6 +47,25 @@ def train(root: Path, source: str, target: str, name: str, models: tuple[str, ..
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("serving-ws")
     train(root, "titanic.csv", "Survived", "titanic", ("lightgbm",))
+    return root
+
+
+@pytest.fixture(scope="session")
+def decided_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A titanic model with a cost-optimal threshold, sigmoid calibration, Age imputed by
+    nearest neighbours inside the model, and declared constraints in its data contract."""
+    root = tmp_path_factory.mktemp("decided-ws")
+    train(
+        root,
+        "titanic.csv",
+        "Survived",
+        "titanic_decided",
+        ("lightgbm",),
+        calibration="sigmoid",
+        threshold={"cost": {"fp": 1, "fn": 5}},
+        cleaning={"impute_numeric": "knn"},
+        columns={"Age": {"maximum": 100}, "Embarked": {"categories": ["S", "C", "Q"]}},
+    )
     return root
 
 

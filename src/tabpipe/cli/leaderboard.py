@@ -71,5 +71,9 @@ def leaderboard(
                 f"F1-optimal decision threshold on P(positive): {t.threshold:.3f} "
                 f"(test F1 {t.f1_test_at_threshold:.4f} vs {t.f1_test_at_half:.4f} at 0.5)"
             )
+        if board.decision is not None:
+            from tabpipe.modeling.decision import describe
+
+            out.print(f"packaged model applies {describe(board.decision)}")
         for note in board.notes:
             out.print(f"note: {note}")

@@ -10,60 +10,33 @@ training merely happened to see (a new category, a larger number) is a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
 
 from tabpipe.data.contract import ColumnContract, DataContract
 from tabpipe.data.rules import ColumnRules, apply_rules
-from tabpipe.errors import DataError
+from tabpipe.data.violations import (
+    MISSING_JUMP,
+    ContractViolationError,
+    Severity,
+    ValidationReport,
+    Violation,
+    severity,
+    violation,
+)
 
-Severity = Literal["error", "warning"]
-_EXAMPLES = 5
+__all__ = [
+    "ContractViolationError",
+    "Severity",
+    "ValidationReport",
+    "Violation",
+    "raise_for_errors",
+    "validate_frame",
+    "validate_records",
+]
 _TYPE_ERROR_SHARE = 0.05
-_MISSING_JUMP = 0.2
-
-
-class Violation(BaseModel):
-    column: str
-    rule: str
-    severity: Severity
-    count: int
-    share: float
-    examples: list[str] = []
-    message: str
-
-
-class ValidationReport(BaseModel):
-    rows: int
-    errors: int
-    warnings: int
-    violations: list[Violation]
-
-    @property
-    def ok(self) -> bool:
-        return self.errors == 0
-
-    def by_column(self) -> dict[str, list[Violation]]:
-        out: dict[str, list[Violation]] = {}
-        for v in self.violations:
-            out.setdefault(v.column, []).append(v)
-        return out
-
-    def summary(self) -> str:
-        lines = [f"{self.rows} rows: {self.errors} error(s), {self.warnings} warning(s)"]
-        lines += [f"  [{v.severity}] {v.column}: {v.message}" for v in self.violations]
-        return "\n".join(lines)
-
-
-class ContractViolationError(DataError):
-    """Data breaks its contract; ``report`` lists every violation."""
-
-    def __init__(self, report: ValidationReport) -> None:
-        super().__init__("the data breaks its contract:\n" + report.summary())
-        self.report = report
 
 
 def validate_frame(
@@ -199,7 +172,7 @@ def _check_column(raw: pd.Series, col: ColumnContract, rows: int) -> list[Violat
                     "missing value(s) in a column that had none",
                 )
             )
-        elif share > col.missing_share + _MISSING_JUMP:
+        elif share > col.missing_share + MISSING_JUMP:
             out.append(
                 _v(
                     col,
@@ -262,25 +235,16 @@ def _default_rules(col: ColumnContract) -> ColumnRules | None:
 
 
 def _sev(field: str, declared: set[str]) -> Severity:
-    return "error" if field in declared else "warning"
+    return severity(field, declared)
 
 
 def _v(
     col: ColumnContract,
     rule: str,
-    severity: Severity,
+    level: Severity,
     count: int,
     rows: int,
     examples: list[Any],
     message: str,
 ) -> Violation:
-    shown = [repr(e) for e in dict.fromkeys(map(str, examples))][:_EXAMPLES]
-    return Violation(
-        column=col.name,
-        rule=rule,
-        severity=severity,
-        count=count,
-        share=round(count / max(rows, 1), 6),
-        examples=shown,
-        message=message,
-    )
+    return violation(col.name, rule, level, count, rows, examples, message)

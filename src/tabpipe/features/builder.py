@@ -28,6 +28,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler,
 from tabpipe.data.cleaning import CleaningReport
 from tabpipe.features.encoders import FrequencyEncoder, MissingIndicator, RareCategoryGrouper
 from tabpipe.features.frame import FeaturePlan
+from tabpipe.features.impute import knn_imputer
 
 Style = Literal["tree_native", "tree_impute", "linear", "knn"]
 
@@ -45,6 +46,7 @@ def plan_features(report: CleaningReport) -> FeaturePlan:
         categorical=[c.name for c in feats if c.kind == "categorical"],
         cardinality={c.name: c.unique for c in feats if c.kind == "categorical"},
         with_missing=[c.name for c in feats if c.kind == "numeric" and c.missing > 0],
+        knn_impute=[c.name for c in feats if c.kind == "numeric" and c.imputer == "knn"],
     )
 
 
@@ -55,8 +57,12 @@ def build_preprocessor(
     high = [c for c in plan.categorical if plan.cardinality.get(c, 0) > HIGH_CARDINALITY]
     low = [c for c in plan.categorical if c not in high]
     parts: list[tuple[str, Any, list[str]]] = []
-    if plan.numeric:
-        parts.append(("numeric", _numeric(style), plan.numeric))
+    plain = [c for c in plan.numeric if c not in plan.knn_impute]
+    if plain:
+        parts.append(("numeric", _numeric(style), plain))
+    if plan.knn_impute:  # nearest-neighbours imputation of the marked columns
+        scale = style in ("linear", "knn")
+        parts.append(("knn", knn_imputer(plan.numeric, plan.knn_impute, scale), plan.numeric))
     if plan.with_missing and style != "tree_native":
         parts.append(("missing", MissingIndicator(), plan.with_missing))
     if style in ("tree_native", "tree_impute"):

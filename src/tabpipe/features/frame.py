@@ -23,6 +23,8 @@ class FeaturePlan(BaseModel):
     cardinality: dict[str, int] = {}
     #: Numeric columns with missing values in training (they get missing indicators).
     with_missing: list[str] = []
+    #: Numeric columns imputed by nearest neighbours inside the pipeline (cleaning's ``knn``).
+    knn_impute: list[str] = []
 
     @property
     def columns(self) -> list[str]:

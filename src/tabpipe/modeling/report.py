@@ -149,6 +149,12 @@ def modeling_section(training: TrainReport, board: Leaderboard) -> str:
             f"<b>{t.threshold:.3f}</b> (test F1 {t.f1_test_at_threshold:.4f}, "
             f"vs {t.f1_test_at_half:.4f} at 0.5).</p>"
         )
+    if board.decision is not None:
+        from html import escape
+
+        from tabpipe.modeling.decision import describe
+
+        threshold += f"<p>The packaged model applies {escape(describe(board.decision))}.</p>"
     charts = _pareto(board)
     if board.diagnostics is not None:
         charts += _diagnostics(board.diagnostics, board)

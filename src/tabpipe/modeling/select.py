@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from tabpipe.config import SelectionSpec
+from tabpipe.config import Calibration, SelectionSpec, ThresholdSpec
 from tabpipe.data.cleaning import CleaningReport
 from tabpipe.features.frame import FeaturePlan, to_model_frame
 from tabpipe.modeling import metrics
+from tabpipe.modeling.decision import Decision, decide
 from tabpipe.modeling.diagnostics import Diagnostics, diagnose, shap_importance
 from tabpipe.modeling.measure import Cost, measure
 from tabpipe.modeling.train import ENSEMBLE, TrainReport, encode_target, model_output
@@ -56,6 +57,8 @@ class Leaderboard(BaseModel):
     pareto: list[str] = []
     notes: list[str] = []
     threshold: Threshold | None = None
+    #: calibration and decision threshold applied to the packaged (selected) model
+    decision: Decision | None = None
     diagnostics: Diagnostics | None = None
     #: The candidate whose native SHAP contributions ``diagnostics.shap_importance`` holds.
     shap_model: str | None = None
@@ -79,6 +82,8 @@ def evaluate(
     diagnose_selected: bool = True,
     seed: int = 0,
     cache: dict[int, Any] | None = None,
+    calibration: Calibration = "auto",
+    threshold: ThresholdSpec | None = None,
 ) -> Leaderboard:
     """Score every candidate on the test split; rank and select by validation score.
 
@@ -131,9 +136,49 @@ def evaluate(
     board.pareto = pareto_front(rows, greater)
     if report.task == "binary" and oof is not None and board.selected:
         board.threshold = best_threshold(oof, board.selected, y, models[board.selected], x)
+    if report.task == "multiclass" and threshold is not None and threshold.objective != "none":
+        board.notes.append(
+            f"threshold objective {threshold.objective!r} applies to binary tasks only; "
+            "multiclass labels stay the most probable class"
+        )
+    if report.task != "regression" and oof is not None and board.selected:
+        board.decision = _decision(
+            board.selected, models, oof, x, y, report, calibration, threshold, seed
+        )
     if diagnose_selected and board.selected:
         _diagnose(board, models, x, y, report, seed)
     return board
+
+
+def _decision(
+    name: str,
+    models: dict[str, Any],
+    oof: pd.DataFrame,
+    x: pd.DataFrame,
+    y: np.ndarray,
+    report: CleaningReport,
+    calibration: Calibration,
+    threshold: ThresholdSpec | None,
+    seed: int,
+) -> Decision | None:
+    """Calibration and threshold of the selected candidate, from its out-of-fold output."""
+    columns = [f"{name}:{k}" for k in range(len(report.classes or []))]
+    if not all(c in oof for c in columns):
+        return None
+    proba = oof[columns].to_numpy(dtype=np.float64)
+    covered = ~np.isnan(proba).any(axis=1)
+    y_oof = oof["__target__"].to_numpy()[covered].astype(np.int64)
+    test = model_output(models[name], x, report.task)
+    return decide(
+        proba[covered],
+        y_oof,
+        test,
+        y,
+        report.task,
+        calibration,
+        threshold or ThresholdSpec(),
+        seed,
+    )
 
 
 def _diagnose(

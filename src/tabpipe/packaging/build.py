@@ -11,6 +11,7 @@ import pandas as pd
 from tabpipe.data.cleaning import CleaningReport
 from tabpipe.errors import PackagingError
 from tabpipe.features.frame import FeaturePlan
+from tabpipe.modeling.decision import CalibratedModel
 from tabpipe.modeling.select import Leaderboard
 from tabpipe.packaging import onnx, persist
 from tabpipe.packaging.bundle import (
@@ -84,6 +85,9 @@ def package(
     """Build the bundle of the leaderboard's best model; fail if ONNX disagrees with it."""
     best = leaderboard.best
     pipeline = models[best.name]
+    decision = leaderboard.decision
+    if decision is not None and (decision.calibration or decision.threshold is not None):
+        pipeline = CalibratedModel.from_fitted(pipeline, decision)
     signature = signature_of(report, plan)
     classifier = report.task != "regression"
     onnx_bytes = onnx.to_onnx(pipeline, signature, classifier=classifier)
@@ -104,12 +108,16 @@ def package(
         classes=report.classes,
         signature=signature,
         outputs=output_names(report),
-        output_schema=output_schema(report.task, report.classes),
+        output_schema=output_schema(
+            report.task, report.classes, decision.threshold if decision else None
+        ),
         contributions=supports_contributions(pipeline),
+        threshold=decision.threshold if decision else None,
+        calibration=decision.calibration.method if decision and decision.calibration else None,
         family=best.name,
         metric=leaderboard.metric,
         validation_score=best.cv_score,
-        test_metrics=best.test,
+        test_metrics=decision.test_metrics if decision and decision.test_metrics else best.test,
         lineage=lineage,
         seed=seed,
         parity=Parity(rows=len(test), max_difference=difference, tolerance=PARITY_TOLERANCE),

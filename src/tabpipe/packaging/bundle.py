@@ -15,6 +15,7 @@ Format history (every version stays readable):
 - 2: adds the output schema (name, datatype, shape per output), the signature's
   unseen-category policy, which kinds of explanation the native model supports,
   and the manifest's own format note. A format-1 manifest is upgraded on read.
+  Optional fields added since (absent means "none"): ``threshold`` and ``calibration``.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ class Manifest(BaseModel):
     outputs: list[str]
     output_schema: list[OutputSpec]
     contributions: bool = False
+    #: binary classifiers: the label is the positive class when P(positive) >= threshold
+    threshold: float | None = None
+    #: the probability calibration inside the model (``sigmoid``, ``isotonic``) or None
+    calibration: str | None = None
     family: str
     metric: str
     validation_score: float
@@ -140,14 +145,24 @@ def verify_files(folder: Path, manifest: Manifest) -> None:
             )
 
 
-def output_schema(task: str, classes: list[str | int | float | bool] | None) -> list[OutputSpec]:
+def output_schema(
+    task: str, classes: list[str | int | float | bool] | None, threshold: float | None = None
+) -> list[OutputSpec]:
     """The outputs a model of ``task`` answers with, in order."""
     if task == "regression":
         return [OutputSpec(name="prediction", datatype="FP64", description="predicted value")]
     labels = classes or []
     kind = _label_datatype(labels)
     return [
-        OutputSpec(name="prediction", datatype=kind, description="most probable class"),
+        OutputSpec(
+            name="prediction",
+            datatype=kind,
+            description=(
+                "most probable class"
+                if threshold is None
+                else f"{labels[-1]!r} when its probability is at least {threshold:.4g}"
+            ),
+        ),
         *(
             OutputSpec(name=f"proba_{c}", datatype="FP64", description=f"probability of {c!r}")
             for c in labels

@@ -22,8 +22,9 @@ def feature_importance(bundle: Path, manifest: Manifest) -> dict[str, float]:
     no member exposes either.
     """
     from tabpipe.packaging import persist
+    from tabpipe.serving.explain import base_model
 
-    pipeline = persist.load(bundle / "pipeline.skops")
+    pipeline = base_model(persist.load(bundle / "pipeline.skops"))
     names = manifest.signature.names
     members = getattr(pipeline, "estimators_", None)
     weights = getattr(pipeline, "weights_", None)

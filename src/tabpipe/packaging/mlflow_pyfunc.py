@@ -77,14 +77,15 @@ class TabpipeOnnxModel:
 
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         feeds = self._feeds(frame)
-        (output,) = self.session.run(
-            [self.output], {onnx_name: feeds[name] for onnx_name, name in self.inputs}
-        )
-        output = np.asarray(output)
+        inputs = {onnx_name: feeds[name] for onnx_name, name in self.inputs}
         if self.task == "regression":
-            return pd.DataFrame({"prediction": output.reshape(-1).astype(np.float64)})
-        proba = output.astype(np.float64)
-        result: dict[str, Any] = {"prediction": [self.classes[i] for i in proba.argmax(axis=1)]}
+            (output,) = self.session.run([self.output], inputs)
+            return pd.DataFrame({"prediction": np.asarray(output).reshape(-1).astype(np.float64)})
+        # the graph's label applies the model's decision threshold (binary) or argmax
+        label, output = self.session.run(["label", self.output], inputs)
+        proba = np.asarray(output).astype(np.float64)
+        index = np.asarray(label).reshape(-1).astype(np.int64)
+        result: dict[str, Any] = {"prediction": [self.classes[i] for i in index]}
         for i, cls in enumerate(self.classes):
             result[f"proba_{cls}"] = proba[:, i]
         return pd.DataFrame(result)

@@ -56,9 +56,10 @@ def _register_converters() -> None:
     from lightgbm import LGBMClassifier, LGBMRegressor
     from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
 
-    from tabpipe.features import converters
+    from tabpipe.features import converters, impute
 
     converters.register()
+    impute.register()
     classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
     update_registered_converter(
         LGBMClassifier,
@@ -203,8 +204,12 @@ def to_onnx(
             cache[id(one)] = _convert_pipeline(one, signature, classifier)
         return cache[id(one)]
 
+    from tabpipe.modeling.decision import CalibratedModel
     from tabpipe.modeling.ensemble import WeightedEnsembleClassifier, WeightedEnsembleRegressor
 
+    decided = pipeline if isinstance(pipeline, CalibratedModel) else None
+    if decided is not None:
+        pipeline = decided.estimator_
     _register_converters()
     try:
         if isinstance(pipeline, WeightedEnsembleClassifier | WeightedEnsembleRegressor):
@@ -216,6 +221,8 @@ def to_onnx(
             model = cache[id(pipeline)]
         else:
             model = convert(pipeline)
+        if decided is not None:
+            model = with_decision(model, decided)
     except Exception as exc:  # converters raise many unrelated types
         raise PackagingError(
             f"cannot convert the pipeline to ONNX: {type(exc).__name__}: {exc}"
@@ -271,12 +278,123 @@ def _weighted_sum(
     for member in members:
         for imp in member.opset_import:
             opsets[imp.domain] = max(opsets.get(imp.domain, 0), imp.version)
+    functions: dict[tuple[str, str], onnx.FunctionProto] = {}
+    for member in members:
+        for fn in member.functions:
+            functions.setdefault((fn.domain, fn.name), fn)
     model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid(d, v) for d, v in sorted(opsets.items())]
+        graph,
+        opset_imports=[helper.make_opsetid(d, v) for d, v in sorted(opsets.items())],
+        functions=list(functions.values()),
     )
     model.ir_version = max(m.ir_version for m in members)
     onnx.checker.check_model(model)
     return model
+
+
+def with_decision(model: onnx.ModelProto, decided: Any) -> onnx.ModelProto:
+    """A copy of a classifier graph whose ``probabilities`` are calibrated and whose
+    ``label`` follows the decision threshold (see :mod:`tabpipe.modeling.decision`)."""
+    raw = {"probabilities": "raw_probabilities", "label": "raw_label"}
+    graph = onnx.GraphProto()
+    graph.CopyFrom(model.graph)
+    for existing in graph.node:
+        existing.input[:] = [raw.get(n, n) for n in existing.input]
+        existing.output[:] = [raw.get(n, n) for n in existing.output]
+    nodes: list[onnx.NodeProto] = []
+    inits: list[onnx.TensorProto] = []
+
+    def const(name: str, value: Any, dtype: Any = np.float32) -> str:
+        if not any(i.name == f"decision_{name}" for i in inits):
+            array = np.asarray(value, dtype=dtype)
+            inits.append(numpy_helper.from_array(array, f"decision_{name}"))
+        return f"decision_{name}"
+
+    def node(op: str, inputs: list[str], output: str, **attrs: Any) -> str:
+        nodes.append(helper.make_node(op, inputs, [f"decision_{output}"], **attrs))
+        return f"decision_{output}"
+
+    proba = "raw_probabilities"
+    if decided.method is not None:
+        columns = list(decided.columns)
+        mapped = []
+        for i, k in enumerate(columns):
+            col = node(
+                "Slice",
+                [
+                    proba,
+                    const(f"s{k}", [k], np.int64),
+                    const(f"e{k}", [k + 1], np.int64),
+                    const("axis", [1], np.int64),
+                ],
+                f"p{k}",
+            )
+            mapped.append(_map_nodes(node, const, col, decided.method, decided.params[i], k))
+        if len(columns) == 1:
+            rest = node("Sub", [const("one", [1.0]), mapped[0]], "c0")
+            proba = node("Concat", [rest, mapped[0]], "calibrated", axis=1)
+        else:
+            joined = node("Concat", mapped, "joined", axis=1)
+            total = node("ReduceSum", [joined, const("axis", [1], np.int64)], "total", keepdims=1)
+            total = node("Max", [total, const("eps", [1e-12])], "total_eps")
+            proba = node("Div", [joined, total], "calibrated")
+    nodes.append(helper.make_node("Identity", [proba], ["probabilities"]))
+    if decided.threshold is not None:
+        p1 = node(
+            "Slice",
+            [
+                proba,
+                const("s_t", [1], np.int64),
+                const("e_t", [2], np.int64),
+                const("axis", [1], np.int64),
+            ],
+            "p_positive",
+        )
+        hit = node("GreaterOrEqual", [p1, const("threshold", [decided.threshold])], "hit")
+        flat = node("Reshape", [hit, const("flat", [-1], np.int64)], "hit_flat")
+        nodes.append(helper.make_node("Cast", [flat], ["label"], to=TensorProto.INT64))
+    else:
+        nodes.append(helper.make_node("ArgMax", ["probabilities"], ["label"], axis=1, keepdims=0))
+    graph.node.extend(nodes)
+    graph.initializer.extend(inits)
+    del graph.output[:]
+    graph.output.extend(
+        [
+            helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, None]),
+        ]
+    )
+    out = helper.make_model(
+        graph, opset_imports=list(model.opset_import), functions=list(model.functions)
+    )
+    out.ir_version = model.ir_version
+    onnx.checker.check_model(out)
+    return out
+
+
+def _map_nodes(node: Any, const: Any, col: str, method: str, params: list[float], k: int) -> str:
+    """Nodes of one column's calibration map (sigmoid, or linear interpolation of knots)."""
+    if method == "sigmoid":
+        z = node("Mul", [col, const(f"a{k}", [params[0]])], f"az{k}")
+        z = node("Add", [z, const(f"b{k}", [params[1]])], f"z{k}")
+        return str(node("Sigmoid", [node("Neg", [z], f"negz{k}")], f"c{k}"))
+    half = len(params) // 2
+    xs = np.asarray(params[:half], dtype=np.float32)
+    ys = np.asarray(params[half:], dtype=np.float32)
+    x = node("Clip", [col, const(f"lo{k}", xs[0]), const(f"hi{k}", xs[-1])], f"x{k}")
+    above = node("GreaterOrEqual", [x, const(f"inner{k}", xs[1:-1])], f"ge{k}")
+    count = node("Cast", [above], f"gef{k}", to=TensorProto.FLOAT)
+    index = node("ReduceSum", [count, const("axis", [1], np.int64)], f"idxf{k}", keepdims=1)
+    i0 = node("Cast", [index], f"i0{k}", to=TensorProto.INT64)
+    i1 = node("Add", [i0, const("one_i", [1], np.int64)], f"i1{k}")
+    kx, ky = const(f"kx{k}", xs), const(f"ky{k}", ys)
+    x0 = node("Gather", [kx, i0], f"x0{k}")
+    x1 = node("Gather", [kx, i1], f"x1{k}")
+    y0 = node("Gather", [ky, i0], f"y0{k}")
+    y1 = node("Gather", [ky, i1], f"y1{k}")
+    t = node("Div", [node("Sub", [x, x0], f"dx{k}"), node("Sub", [x1, x0], f"w{k}")], f"t{k}")
+    step = node("Mul", [t, node("Sub", [y1, y0], f"dy{k}")], f"step{k}")
+    return str(node("Add", [y0, step], f"c{k}"))
 
 
 def parity(native: np.ndarray, onnx_out: np.ndarray) -> float:

@@ -70,6 +70,9 @@ class Checked:
     rows: int
     unseen: dict[str, int] = field(default_factory=dict)
     out_of_range: dict[str, int] = field(default_factory=dict)
+    #: warnings of the data contract check (set by the server), and per-row flags
+    contract: list[str] = field(default_factory=list)
+    contract_flags: list[list[str]] | None = None
 
     def warnings(self) -> list[str]:
         """Readable notes for the response; empty when nothing was unusual."""
@@ -81,7 +84,7 @@ class Checked:
             f"column {c!r}: {n} category value(s) not seen in training (encoded as unknown)"
             for c, n in self.unseen.items()
         ]
-        return notes
+        return notes + self.contract
 
 
 class Signature(BaseModel):

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from tabpipe.data.violations import RequestContractError
 from tabpipe.errors import (
     BundleError,
     NotFoundError,
@@ -33,6 +34,7 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (UnauthorizedError, 401, "UNAUTHENTICATED"),
     (PayloadTooLargeError, 413, "PAYLOAD_TOO_LARGE"),
     (UnsupportedMediaTypeError, 415, "UNSUPPORTED_MEDIA_TYPE"),
+    (RequestContractError, 422, "CONTRACT_VIOLATION"),
     (RequestError, 400, "BAD_REQUEST"),
     (NotFoundError, 404, "RESOURCE_DOES_NOT_EXIST"),
     (NotReadyError, 503, "NOT_READY"),

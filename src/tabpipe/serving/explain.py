@@ -33,8 +33,15 @@ def _booster_kind(model: Any) -> str | None:
     return None
 
 
+def base_model(model: Any) -> Any:
+    """The fitted pipeline inside a calibration wrapper (contributions stay in raw units)."""
+    while not hasattr(model, "steps") and hasattr(model, "estimator_"):
+        model = model.estimator_
+    return model
+
+
 def supports_contributions(pipeline: Any) -> bool:
-    steps = getattr(pipeline, "steps", None)
+    steps = getattr(base_model(pipeline), "steps", None)
     return bool(steps) and _booster_kind(steps[-1][1]) is not None  # type: ignore[index]
 
 
@@ -77,6 +84,7 @@ class Explainer:
     """Contributions of a native pipeline, summed back to input columns."""
 
     def __init__(self, pipeline: Any, columns: list[str], task: str) -> None:
+        pipeline = base_model(pipeline)
         if not supports_contributions(pipeline):
             model = type(pipeline.steps[-1][1]).__name__ if hasattr(pipeline, "steps") else "?"
             raise RequestError(

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tabpipe.data.contract import DataContract
+from tabpipe.data.request_check import RequestValidator
 from tabpipe.packaging.bundle import Manifest
 from tabpipe.serving.errors import NotReadyError
 from tabpipe.serving.runtime import Predictor, load_predictor
@@ -30,6 +32,8 @@ class Loaded:
     manifest: Manifest
     version: int
     path: Path
+    #: the bundle's data contract compiled for requests (None: a bundle without one)
+    validator: RequestValidator | None = None
 
 
 def warm_up(loaded: Loaded) -> None:
@@ -40,6 +44,14 @@ def warm_up(loaded: Loaded) -> None:
         for c in sig.columns
     }
     loaded.predictor.predict(sig.to_feeds(row))
+
+
+def _validator(manifest: Manifest, path: Path) -> RequestValidator | None:
+    """The contract of the bundle (its checksum was verified with the manifest)."""
+    if "contract.json" not in manifest.files:
+        return None
+    contract = DataContract.model_validate_json((path / "contract.json").read_bytes())
+    return RequestValidator(contract, manifest.signature.names)
 
 
 class ModelHolder:
@@ -69,7 +81,9 @@ class ModelHolder:
     def load(self, version: int, path: Path) -> Loaded:
         """Load (checksums verified) and warm a bundle; does not make it current."""
         predictor = load_predictor(path, self.settings.runtime)
-        loaded = Loaded(predictor, predictor.manifest, version, path)
+        loaded = Loaded(
+            predictor, predictor.manifest, version, path, _validator(predictor.manifest, path)
+        )
         warm_up(loaded)
         return loaded
 

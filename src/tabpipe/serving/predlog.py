@@ -11,9 +11,10 @@ Each logged row holds: ``request_id``, ``row`` (index in the request), ``ts``
 (UTC), ``model``, ``version``, ``source`` (http or batch), ``status`` (ok or
 error), ``error``, ``latency_ms`` (per request), ``key`` (the user key column,
 when configured, and ``key_name``, the request column it came from), ``flags``
-(data-quality flags such as ``unseen:col``, ``range:col``, ``missing:col``), one
-``in_<column>`` per validated input, ``prediction`` and ``proba_<class>`` per
-class. Read it with :mod:`tabpipe.monitoring.logstore`.
+(data-quality flags such as ``unseen:col``, ``range:col``, ``missing:col``,
+``contract:<rule>:col``), one ``in_<column>`` per validated input,
+``prediction`` and ``proba_<class>`` per class. Read it with
+:mod:`tabpipe.monitoring.logstore`.
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ class _Record:
     source: str
     error: str | None = None
     rows: int = field(default=1)
+    #: data-quality flags found on the request path (the data contract), per row
+    flags: list[list[str]] | None = None
 
 
 class PredictionLog:
@@ -155,6 +158,7 @@ class PredictionLog:
         started: float,
         columns: Mapping[str, Any] | None = None,
         source: str = "http",
+        flags: list[list[str]] | None = None,
     ) -> None:
         """Queue one request's rows; never raises, never blocks.
 
@@ -178,6 +182,7 @@ class PredictionLog:
                 source,
                 None,
                 rows,
+                flags,
             )
         )
 
@@ -431,7 +436,9 @@ def _ok_table(model: str, records: list[_Record], key_name: str | None) -> pa.Ta
         keys = [k for r in records for k in (r.keys or [None] * r.rows)]
         cols["key"] = pa.array([key_text(k) for k in keys], pa.string())
         cols["key_name"] = pa.array([key_name] * n, pa.string())
-    flags: list[list[str]] = [[] for _ in range(n)]
+    flags: list[list[str]] = [
+        list(f) for r in records for f in (r.flags or [[] for _ in range(r.rows)])
+    ]
     for spec in manifest.signature.columns:
         values = np.concatenate([r.feeds[spec.name].reshape(-1) for r in records if r.feeds])
         if spec.kind == "numeric":

@@ -34,8 +34,15 @@ def _finish(manifest: Manifest, output: np.ndarray) -> Prediction:
     if manifest.task == "regression":
         return Prediction(values=output.reshape(-1).astype(float).tolist(), proba=None)
     proba = output.astype(np.float64)
+    return Prediction(values=decide_labels(manifest, proba), proba=proba)
+
+
+def decide_labels(manifest: Manifest, proba: np.ndarray) -> list[Any]:
+    """The predicted classes: by the bundle's threshold for binary models, else argmax."""
     classes = manifest.classes or []
-    return Prediction(values=[classes[i] for i in proba.argmax(axis=1)], proba=proba)
+    if manifest.threshold is not None and proba.shape[1] == 2:
+        return [classes[int(hit)] for hit in proba[:, 1] >= manifest.threshold]
+    return [classes[i] for i in proba.argmax(axis=1)]
 
 
 class OnnxPredictor:

@@ -165,13 +165,27 @@ class Service:
         started = time.perf_counter()
         try:
             checked = loaded.manifest.signature.check(columns, max_rows=max_rows)
+            if loaded.validator is not None:
+                key = self.log.settings.key_column
+                sent = (c for c in columns if c != key)
+                found = loaded.validator.check(checked.feeds, checked.rows, sent)
+                if found is not None:
+                    checked.contract = found.warnings()
+                    checked.contract_flags = found.row_flags
         except TabpipeError as exc:
             self.log.record_error(request_id, loaded.version, str(exc), started)
             raise
         self.metrics.observe_checked(checked)
         prediction = loaded.predictor.predict(checked.feeds)
         self.log.record(
-            request_id, loaded.version, loaded.manifest, checked.feeds, prediction, started, columns
+            request_id,
+            loaded.version,
+            loaded.manifest,
+            checked.feeds,
+            prediction,
+            started,
+            columns,
+            flags=checked.contract_flags,
         )
         self.metrics.observe_prediction(prediction, loaded.version)
         contributions = loaded.predictor.contributions(checked.feeds) if explain else None
@@ -198,8 +212,19 @@ class Service:
     def headers(checked: Checked, loaded: Loaded) -> dict[str, str]:
         """The model version, and the counted warnings when there are any."""
         headers = {"x-model-version": str(loaded.version)}
-        if checked.out_of_range or checked.unseen:
+        if checked.out_of_range or checked.unseen or checked.contract:
             parts = [f"out_of_range:{c}={n}" for c, n in checked.out_of_range.items()]
             parts += [f"unseen:{c}={n}" for c, n in checked.unseen.items()]
+            parts += [f"contract:{n}" for n in _contract_counts(checked)]
             headers[WARNINGS_HEADER] = ";".join(parts)
         return headers
+
+
+def _contract_counts(checked: Checked) -> list[str]:
+    """``<rule>:<column>=<rows>`` per contract warning, from the per-row flags."""
+    counts: dict[str, int] = {}
+    for row in checked.contract_flags or []:
+        for flag in row:
+            key = flag.removeprefix("contract:")
+            counts[key] = counts.get(key, 0) + 1
+    return [f"{k}={n}" for k, n in counts.items()]

@@ -13,12 +13,15 @@ from tabpipe.data.cleaning import checks
 from tabpipe.data.cleaning.infer import Fitted
 from tabpipe.data.cleaning.report import ColumnInfo, ColumnKind, Finding, LedgerEntry
 from tabpipe.data.rules import apply_rules
+from tabpipe.errors import ConfigError
 
 _ID_NAME = re.compile(r"(^|_)(id|key|uuid)$|id$", re.IGNORECASE)
 _MAX_CATEGORIES = 200
 _MAX_TEXT_LENGTH = 200
 _STRONG = 0.6
 _COUNT_SAMPLE = 200_000
+#: Neighbours of the knn imputer (:mod:`tabpipe.features.impute`).
+KNN_NEIGHBORS = 5
 
 
 def decide_columns(
@@ -54,7 +57,7 @@ def decide_columns(
             )
         elif info.role == "feature":
             _outliers(info, fitted[info.name], keep, spec, entries)
-            _impute(info, fitted[info.name], keep, spec, entries)
+            _impute(info, fitted[info.name], keep, spec, decls.get(info.name), entries)
     return list(infos.values()), findings
 
 
@@ -257,31 +260,43 @@ def _outliers(
 
 
 def _impute(
-    info: ColumnInfo, fit: Fitted, keep: np.ndarray, spec: CleaningSpec, entries: list[LedgerEntry]
+    info: ColumnInfo,
+    fit: Fitted,
+    keep: np.ndarray,
+    spec: CleaningSpec,
+    decl: ColumnDeclaration | None,
+    entries: list[LedgerEntry],
 ) -> None:
-    if fit.rules is None or not info.missing:
+    if fit.rules is None:
+        return
+    numeric = fit.rules.kind == "numeric"
+    how = decl.impute if decl is not None and decl.impute is not None else None
+    strategy = how or (spec.impute_numeric if numeric else spec.impute_categorical)
+    if (strategy in ("median", "mean", "knn") and not numeric) or (strategy == "mode" and numeric):
+        kind = "numeric" if numeric else "categorical"
+        raise ConfigError(
+            f"columns.{info.name}.impute: {strategy!r} does not apply to {info.name!r}, a "
+            f"{kind} column; use "
+            + ("model, knn, median, mean or constant" if numeric else "model, mode or constant")
+        )
+    if strategy == "model" or not info.missing:
+        return
+    if strategy == "knn":
+        _impute_knn(info, entries)
         return
     values = fit.values[keep]
     update: dict[str, object]
-    if fit.rules.kind == "numeric":
-        if spec.impute_numeric == "model":
-            return
+    if numeric:
         floats = values.to_numpy(dtype=np.float64, na_value=np.nan)
         fill = {
             "median": np.nanmedian(floats),
             "mean": np.nanmean(floats),
             "constant": spec.fill_number,
-        }[spec.impute_numeric]
-        update, how = {"fill_number": float(fill)}, f"{spec.impute_numeric} {float(fill):.6g}"
+        }[strategy]
+        update, text = {"fill_number": float(fill)}, f"{strategy} {float(fill):.6g}"
     else:
-        if spec.impute_categorical == "model":
-            return
-        fill_text = (
-            spec.fill_category
-            if spec.impute_categorical == "constant"
-            else str(values.mode().iloc[0])
-        )
-        update, how = {"fill_category": fill_text}, f"{spec.impute_categorical} {fill_text!r}"
+        fill_text = spec.fill_category if strategy == "constant" else str(values.mode().iloc[0])
+        update, text = {"fill_category": fill_text}, f"{strategy} {fill_text!r}"
         if info.categories is not None and fill_text not in info.categories:
             info.categories = sorted([*info.categories, fill_text])
     fit.rules = fit.rules.model_copy(update=update)
@@ -295,7 +310,27 @@ def _impute(
             step="impute",
             action="impute",
             rows=info.missing,
-            detail=f"{info.missing} missing value(s) filled with the {how}",
+            detail=f"{info.missing} missing value(s) filled with the {text}",
+        )
+    )
+
+
+def _impute_knn(info: ColumnInfo, entries: list[LedgerEntry]) -> None:
+    """Model-based imputation is learned, not a rule: the column is marked, and the model
+    pipeline starts with a nearest-neighbours imputer fitted on the training rows (see
+    :mod:`tabpipe.features.impute`), so serving and the ONNX graph replay it."""
+    info.imputer = "knn"
+    entries.append(
+        LedgerEntry(
+            column=info.name,
+            step="impute",
+            action="impute_knn",
+            rows=info.missing,
+            detail=(
+                f"{info.missing} missing value(s) imputed from the {KNN_NEIGHBORS} nearest "
+                "training rows on the numeric features, inside the model pipeline (fitted on "
+                "each training fold; the same imputer runs at serving and in the ONNX graph)"
+            ),
         )
     )
 

@@ -36,6 +36,8 @@ class ColumnInfo(BaseModel):
     leakage_score: float | None = None
     max_length: int | None = None
     rules: ColumnRules | None = None
+    #: a learned imputer in the model pipeline (``knn``) instead of a fill rule
+    imputer: Literal["knn"] | None = None
 
 
 class LedgerEntry(BaseModel):
