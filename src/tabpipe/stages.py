@@ -61,7 +61,7 @@ def _split(spec: PipelineSpec, cleaned: pd.DataFrame, cleaning: CleaningReport) 
 
 
 def _features(spec: PipelineSpec, cleaning: CleaningReport) -> tuple[Any, ...]:
-    return (plan_features(cleaning),)
+    return (plan_features(cleaning, spec.features),)
 
 
 def _train(
@@ -159,7 +159,14 @@ TRAINING_STAGES: list[Stage] = [
         params=lambda s: {"name": s.model_name},
         version=2,
     ),
-    Stage("features", _features, ("cleaning",), (("plan", json_codec(FeaturePlan)),), version=2),
+    Stage(
+        "features",
+        _features,
+        ("cleaning",),
+        (("plan", json_codec(FeaturePlan)),),
+        params=lambda s: {"features": s.features.model_dump(mode="json")},
+        version=3,
+    ),
     Stage(
         "train",
         _train,
