@@ -125,6 +125,7 @@ def test_free_text_is_opt_in_tfidf_with_a_cap_and_onnx_parity():
 def test_power_transform_is_on_for_linear_and_can_be_turned_off(bikes):
     _, _, report = bikes
     plan = plan_features(report)
+
     def numeric_steps(plan: FeaturePlan) -> list[str]:
         parts = {name: step for name, step, _ in build_preprocessor(plan, "knn").transformers}
         return [name for name, _ in parts["numeric"].steps]
@@ -136,13 +137,11 @@ def test_power_transform_is_on_for_linear_and_can_be_turned_off(bikes):
 
 
 def test_epoch_seconds_of_a_parsed_column_matches_the_request_path(bikes):
-    _, cleaned, report = bikes
+    _, _, report = bikes
     plan = plan_features(report)
     signature = signature_of(report, plan)
     texts = pd.read_csv(DATA / "bike_day.csv")["dteday"].head(50)
     feeds = signature.check(
         {**{c: [None] * 50 for c in signature.names}, "dteday": texts.tolist()}
     ).feeds
-    np.testing.assert_array_equal(
-        feeds["dteday"].reshape(-1), epoch_seconds(pd.to_datetime(texts))
-    )
+    np.testing.assert_array_equal(feeds["dteday"].reshape(-1), epoch_seconds(pd.to_datetime(texts)))

@@ -36,7 +36,8 @@ def test_calendar_matches_pandas_across_centuries_and_leap_days():
             _stamps(5000, 0, with_time=True),
             pd.Series(
                 pd.to_datetime(
-                    ["2000-02-29", "1900-03-01", "1969-12-31 23:59:59", "1970-01-01"], format="ISO8601"
+                    ["2000-02-29", "1900-03-01", "1969-12-31 23:59:59", "1970-01-01"],
+                    format="ISO8601",
                 )
             ),
         ],

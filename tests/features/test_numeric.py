@@ -48,8 +48,7 @@ def test_onnx_parity_on_every_branch(ames):
     converters.register()
     rng = np.random.default_rng(0)
     x = np.column_stack(
-        [rng.normal(0, 3, 4000) for _ in range(4)]
-        + [np.resize(ames[:, 0], 4000) - 5000]
+        [rng.normal(0, 3, 4000) for _ in range(4)] + [np.resize(ames[:, 0], 4000) - 5000]
     ).astype(np.float32)
     x[::50, 1] = np.nan
     enc = SkewPowerTransformer(threshold=0.0).fit(x)

@@ -44,7 +44,9 @@ _EPOCH = datetime(1970, 1, 1)
 _EPOCH64 = np.datetime64("1970-01-01T00:00:00", "us")
 
 
-def to_epoch_seconds(value: Any, formats: Sequence[str] = (), markers: Collection[str] = ()) -> float:
+def to_epoch_seconds(
+    value: Any, formats: Sequence[str] = (), markers: Collection[str] = ()
+) -> float:
     """One raw value as epoch seconds; NaN for a missing one.
 
     Accepts a ``datetime``/``date``, a ``numpy.datetime64``, a number (already epoch

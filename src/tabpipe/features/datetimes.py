@@ -70,7 +70,10 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
         present = ~np.isnan(X)
         self.reference_ = np.asarray(
-            [float(np.min(X[present[:, j], j])) if present[:, j].any() else 0.0 for j in range(X.shape[1])]
+            [
+                float(np.min(X[present[:, j], j])) if present[:, j].any() else 0.0
+                for j in range(X.shape[1])
+            ]
         )
         with np.errstate(invalid="ignore"):
             clock = np.where(present, np.mod(X, SECONDS_PER_DAY), 0.0)

@@ -45,10 +45,10 @@ class SkewPowerTransformer(TransformerMixin, BaseEstimator):  # type: ignore[mis
     def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "lambdas_")
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
-        out = X.copy()
+        out: np.ndarray = np.array(X, dtype=np.float64)
         for j, lam in enumerate(self.lambdas_):
             if not np.isnan(lam):
-                out[:, j] = yeo_johnson(X[:, j], float(lam))
+                out[:, j] = yeo_johnson(out[:, j], float(lam))
         return out.astype(np.float32)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

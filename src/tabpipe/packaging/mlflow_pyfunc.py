@@ -37,11 +37,12 @@ def _epoch_seconds(values: Any) -> np.ndarray:
     import pandas as pd
 
     if pd.api.types.is_numeric_dtype(values):
-        return pd.to_numeric(values).to_numpy(dtype=np.float64, na_value=np.nan)
+        numbers: np.ndarray = pd.to_numeric(values).to_numpy(dtype=np.float64, na_value=np.nan)
+        return numbers
     texts = values.map(lambda v: None if _category(v) == "" else v)
     stamps = pd.to_datetime(texts, errors="raise", format="mixed", utc=True)
     micros = stamps.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
-    out = (micros - np.datetime64(0, "us")).astype(np.int64).astype(np.float64) / 1e6
+    out: np.ndarray = (micros - np.datetime64(0, "us")).astype(np.int64).astype(np.float64) / 1e6
     out[np.isnat(micros)] = np.nan
     return out
 

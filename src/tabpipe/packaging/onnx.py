@@ -151,9 +151,7 @@ def _convert_catboost(scope: Any, operator: Any, container: Any) -> None:
 def _input_types(signature: Signature) -> list[tuple[str, Any]]:
     """float32 numbers, float64 datetimes (epoch seconds), strings for categories and text."""
     types = {"numeric": FloatTensorType, "datetime": DoubleTensorType}
-    return [
-        (c.name, types.get(c.kind, StringTensorType)([None, 1])) for c in signature.columns
-    ]
+    return [(c.name, types.get(c.kind, StringTensorType)([None, 1])) for c in signature.columns]
 
 
 def _convert_pipeline(pipeline: Any, signature: Signature, classifier: bool) -> onnx.ModelProto:
