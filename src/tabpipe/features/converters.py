@@ -16,7 +16,7 @@ from skl2onnx import update_registered_converter
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
 from tabpipe.data.dates import SECONDS_PER_DAY
-from tabpipe.features.datetimes import TAU, DatetimeFeatures
+from tabpipe.features.datetimes import CYCLE_GRID, TAU, DatetimeFeatures
 from tabpipe.features.encoders import RARE, FrequencyEncoder, MissingIndicator, RareCategoryGrouper
 from tabpipe.features.numeric import EPS, SkewPowerTransformer
 
@@ -234,7 +234,9 @@ def _convert_datetime(scope: Any, operator: Any, container: Any) -> None:
             else:
                 base, fn = name.rsplit("_", 1)
                 angle = ops.arith("Mul", cycles[base], TAU)
-                parts.append(ops.node("Sin" if fn == "sin" else "Cos", angle))
+                wave = ops.node("Sin" if fn == "sin" else "Cos", angle)
+                grid = ops.node("Round", ops.arith("Mul", wave, CYCLE_GRID))
+                parts.append(ops.arith("Div", grid, CYCLE_GRID))
     joined = ops.node("Concat", *parts, axis=1)
     container.add_node(
         "Cast",

@@ -6,7 +6,9 @@ Input is float64 seconds since 1970-01-01 UTC per column (see
 from the day number with floor arithmetic only (H. Hinnant's ``civil_from_days``),
 so the ONNX converter in :mod:`tabpipe.features.converters` repeats exactly the
 same float64 operations and the two agree to the last bit before the cast to
-float32. A missing date (NaN) gives NaN in every output.
+float32 (sines and cosines, which differ in the last bits between libm and
+onnxruntime, are rounded to a 1e-6 grid first). A missing date (NaN) gives NaN in
+every output.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ DATE_PARTS = ("year", "month", "day", "dayofweek")
 CYCLES = ("month_sin", "month_cos", "dayofweek_sin", "dayofweek_cos")
 HOUR_PARTS = ("hour", "hour_sin", "hour_cos")
 TAU = 2.0 * np.pi
+#: Sines and cosines are rounded to this grid: libm and onnxruntime differ in the last
+#: bits (sin(pi) is 1.2e-16 in numpy and 0 in onnxruntime), and a tree split between
+#: two such values would send a row different ways in the two runtimes.
+CYCLE_GRID = 1e6
 
 
 def calendar(seconds: np.ndarray) -> dict[str, np.ndarray]:
@@ -132,5 +138,6 @@ def expand(seconds: np.ndarray, outputs: list[str], reference: float) -> list[np
         else:
             base, fn = name.rsplit("_", 1)
             angle = TAU * cycles[base]
-            out.append(np.sin(angle) if fn == "sin" else np.cos(angle))
+            wave = np.sin(angle) if fn == "sin" else np.cos(angle)
+            out.append(np.rint(wave * CYCLE_GRID) / CYCLE_GRID)
     return out
