@@ -142,7 +142,7 @@ TRAINING_STAGES: list[Stage] = [
             "cleaning": s.cleaning.model_dump(mode="json"),
             "columns": {k: v.model_dump(mode="json") for k, v in s.columns.items()},
         },
-        version=2,
+        version=3,  # 3: datetime columns are features
     ),
     Stage(
         "split",
