@@ -21,6 +21,7 @@ from tabpipe.features.builder import build_preprocessor, plan_features
 from tabpipe.features.frame import FeaturePlan, to_model_frame
 from tabpipe.packaging import onnx as tabpipe_onnx
 from tabpipe.packaging.build import signature_of
+from tabpipe.packaging.signature import ColumnSpec, Signature
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -145,3 +146,29 @@ def test_epoch_seconds_of_a_parsed_column_matches_the_request_path(bikes):
         {**{c: [None] * 50 for c in signature.names}, "dteday": texts.tolist()}
     ).feeds
     np.testing.assert_array_equal(feeds["dteday"].reshape(-1), epoch_seconds(pd.to_datetime(texts)))
+
+
+def test_text_tokens_agree_with_onnx_beyond_ascii():
+    """Accents, other scripts and a non-breaking space tokenise alike in both runtimes."""
+    notes = [
+        "Café crème au lait",
+        "le CAFÉ noir, très fort",
+        "Straße in Köln: 12,5 kg",
+        "naïve x-ray(1) über\u00a0alles",
+        "日本語 テキスト です",
+        "plain ASCII words",
+        "",
+    ] * 6
+    frame = pd.DataFrame({"note": notes, "y": np.arange(len(notes)) % 5})
+    plan = FeaturePlan(numeric=[], categorical=[], text=["note"])
+    signature = Signature(columns=[ColumnSpec(name="note", kind="text")])
+    feeds = signature.check({"note": notes}).feeds
+    pipeline = Pipeline([("features", build_preprocessor(plan, "linear")), ("model", Ridge())])
+    pipeline.fit(to_model_frame(frame, plan), frame["y"])
+    vocabulary = pipeline[0].named_transformers_["text0"].vocabulary_
+    assert {"café", "crème", "straße", "köln", "über\u00a0alles", "日本語"} <= set(vocabulary)
+    model = tabpipe_onnx.to_onnx(pipeline, signature, classifier=False)
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    (got,) = session.run(["variable"], feeds)
+    native = pipeline.predict(pd.DataFrame({"note": feeds["note"].reshape(-1)}))
+    assert tabpipe_onnx.parity(native, got) <= 1e-5

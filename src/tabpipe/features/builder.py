@@ -51,6 +51,10 @@ Style = Literal["tree_native", "tree_impute", "linear", "knn"]
 HIGH_CARDINALITY = 12
 #: Categories seen fewer times than this are grouped before one-hot encoding.
 RARE_MIN_COUNT = 5
+#: A word: two or more characters that are neither ASCII whitespace nor ASCII
+#: punctuation. scikit-learn's default ``\b\w\w+\b`` would differ in ONNX, whose
+#: RE2 reads ``\w`` and ``\b`` as ASCII-only ("café" would become "caf").
+TOKEN_PATTERN = r"[^ \t\n\r\f\v!-/:-@\[-`{-~]{2,}"
 
 
 def plan_features(report: CleaningReport, spec: FeaturesSpec | None = None) -> FeaturePlan:
@@ -149,9 +153,12 @@ def _tfidf(max_features: int) -> TfidfVectorizer:
 
     The text arrives lower-cased (model frame and signature), so ``lowercase=False``
     keeps ONNX's ``StringNormalizer`` (which needs an installed system locale) out of
-    the graph.
+    the graph. Tokens are :data:`TOKEN_PATTERN` runs, which Python's ``re`` and
+    onnxruntime's RE2 read alike.
     """
-    return TfidfVectorizer(max_features=max_features, lowercase=False, dtype=np.float32)
+    return TfidfVectorizer(
+        max_features=max_features, lowercase=False, token_pattern=TOKEN_PATTERN, dtype=np.float32
+    )
 
 
 def _ordinal() -> OrdinalEncoder:
