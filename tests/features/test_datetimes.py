@@ -72,14 +72,17 @@ def test_missing_dates_give_nan_everywhere():
     assert np.isnan(out[1]).all() and not np.isnan(out[[0, 2]]).any()
 
 
-@pytest.mark.parametrize("with_time", [False, True])
-def test_onnx_parity_is_exact(with_time):
+@pytest.mark.parametrize(
+    ("with_time", "options"),
+    [(False, {}), (True, {}), (True, {"cyclical": False, "elapsed": False})],
+)
+def test_onnx_parity_is_exact(with_time, options):
     converters.register()
     train = epoch_seconds(_stamps(3000, 3, with_time=with_time)).reshape(-1, 1)
     test = epoch_seconds(_stamps(3000, 4, with_time=with_time)).reshape(-1, 1)
     test[::97] = np.nan
     x = np.hstack([train, test[::-1]])
-    enc = DatetimeFeatures().fit(x)
+    enc = DatetimeFeatures(**options).fit(x)
     model = convert_sklearn(
         enc, initial_types=[("x", DoubleTensorType([None, 2]))], target_opset=17
     )
