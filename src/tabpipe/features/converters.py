@@ -171,6 +171,17 @@ class _Ops:
         """A comparison as 0.0 / 1.0."""
         return self.node("Cast", self.arith(op, a, b), to=TensorProto.DOUBLE)
 
+    def float_columns(self, parts: list[str], output: str) -> None:
+        """Concatenate float64 columns into ``output`` as float32."""
+        joined = self.node("Concat", *parts, axis=1)
+        self.container.add_node(
+            "Cast",
+            joined,
+            output,
+            to=TensorProto.FLOAT,
+            name=self.scope.get_unique_operator_name("Cast"),
+        )
+
 
 def _calendar(ops: _Ops, seconds: str) -> dict[str, str]:
     """The ONNX form of :func:`tabpipe.features.datetimes.calendar`."""
@@ -237,14 +248,7 @@ def _convert_datetime(scope: Any, operator: Any, container: Any) -> None:
                 wave = ops.node("Sin" if fn == "sin" else "Cos", angle)
                 grid = ops.node("Round", ops.arith("Mul", wave, CYCLE_GRID))
                 parts.append(ops.arith("Div", grid, CYCLE_GRID))
-    joined = ops.node("Concat", *parts, axis=1)
-    container.add_node(
-        "Cast",
-        joined,
-        operator.outputs[0].full_name,
-        to=TensorProto.FLOAT,
-        name=scope.get_unique_operator_name("Cast"),
-    )
+    ops.float_columns(parts, operator.outputs[0].full_name)
 
 
 def _yeo_johnson(ops: _Ops, x: str, lam: float) -> str:
@@ -271,14 +275,7 @@ def _convert_power(scope: Any, operator: Any, container: Any) -> None:
     for j, lam in enumerate(op.lambdas_):
         col = _column(scope, container, source, j)
         parts.append(col if np.isnan(lam) else _yeo_johnson(ops, col, float(lam)))
-    joined = ops.node("Concat", *parts, axis=1)
-    container.add_node(
-        "Cast",
-        joined,
-        operator.outputs[0].full_name,
-        to=TensorProto.FLOAT,
-        name=scope.get_unique_operator_name("Cast"),
-    )
+    ops.float_columns(parts, operator.outputs[0].full_name)
 
 
 def register() -> None:
