@@ -15,8 +15,10 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from support import DATA, start
+from support import DATA, start, train
 from tabpipe import api
+from tabpipe.packaging.export import export
+from tabpipe.packaging.mlflow_pyfunc import TabpipeOnnxModel
 from tabpipe.registry import Registry
 from tabpipe.serving.app import ServeSettings, create_app
 from tabpipe.workspace import Workspace
@@ -187,3 +189,41 @@ def test_regression_served_in_process(ames_ws: Path) -> None:
         np.testing.assert_allclose(got, expected, rtol=1e-6)
         meta = client.get("/v2/models/ames").json()
         assert meta["parameters"]["task"] == "regression"
+
+
+@pytest.mark.slow
+def test_a_date_column_travels_from_training_to_a_served_row(tmp_path: Path) -> None:
+    """Bike rentals by day: `dteday` is a feature, the bundle passes ONNX parity, and a
+    request row with the date as text gets the same prediction from ONNX, the native
+    pipeline and the server."""
+    frame = pd.read_csv(DATA / "bike_sharing_day.csv").drop(
+        columns=["instant", "casual", "registered", "yr"]
+    )
+    source = tmp_path / "bikes.csv"
+    frame.to_csv(source, index=False)
+    train(tmp_path, source, "cnt", name="bikes", models=["lightgbm", "linear"], max_trials=6)
+    with Workspace(tmp_path) as ws:
+        bundle = Registry(ws).resolve("bikes").path
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    (date,) = [c for c in manifest["signature"]["columns"] if c["name"] == "dteday"]
+    assert date["kind"] == "datetime"
+    assert manifest["parity"]["max_difference"] <= 1e-4
+    row = frame.drop(columns=["cnt"]).iloc[[400]].assign(dteday="2012-12-31")
+    earlier = row.assign(dteday="2011-01-03")
+    onnx_out = api.score(pd.concat([row, earlier]), bundle)["prediction"].tolist()
+    native = api.score(pd.concat([row, earlier]), bundle, "native")["prediction"].tolist()
+    np.testing.assert_allclose(onnx_out, native, rtol=1e-4)
+    assert onnx_out[0] != onnx_out[1]  # the date alone moves the prediction
+    with TestClient(create_app(ServeSettings(workspace=tmp_path, model="bikes"))) as client:
+        response = client.post("/invocations", json={"dataframe_records": records(row)})
+        assert response.status_code == 200, response.text
+        got = response.json()["predictions"][0]["prediction"]
+        assert got == pytest.approx(onnx_out[0], rel=1e-6)
+        bad = client.post(
+            "/invocations", json={"dataframe_records": records(row.assign(dteday="soon"))}
+        )
+        assert bad.status_code == 400 and bad.json()["field"] == "dteday"
+    # the MLflow export's loader (ONNX, no tabpipe) reads the date text the same way
+    out = export(bundle, tmp_path / "mlflow", "mlflow")
+    mlflow_out = TabpipeOnnxModel(str(out / "data")).predict(pd.concat([row, earlier]))
+    np.testing.assert_allclose(mlflow_out["prediction"], onnx_out, rtol=1e-6)

@@ -213,6 +213,23 @@ class CleaningSpec(_Spec):
     rare_class_share: float = Field(0.01, ge=0, lt=0.5)
 
 
+class FeaturesSpec(_Spec):
+    """Feature transforms beyond each model family's preprocessing style."""
+
+    power_transform: bool = Field(
+        True, description="Yeo-Johnson on skewed numeric columns for linear and kNN models."
+    )
+    interactions: int = Field(
+        0,
+        ge=0,
+        le=10,
+        description="Add pairwise products of the N most predictive numeric columns (0: off).",
+    )
+    text_max_features: int = Field(
+        200, ge=1, le=10_000, description="TF-IDF vocabulary cap per free-text column."
+    )
+
+
 class PipelineSpec(_Spec):
     """Everything a run needs to know. Loaded from YAML or built from CLI flags."""
 
@@ -239,6 +256,7 @@ class PipelineSpec(_Spec):
     )
     threshold: ThresholdSpec = ThresholdSpec()
     cleaning: CleaningSpec = CleaningSpec()
+    features: FeaturesSpec = FeaturesSpec()
     columns: dict[str, ColumnDeclaration] = Field(
         default_factory=dict, description="Per-column declarations (the data contract)."
     )

@@ -61,7 +61,7 @@ def _split(spec: PipelineSpec, cleaned: pd.DataFrame, cleaning: CleaningReport) 
 
 
 def _features(spec: PipelineSpec, cleaning: CleaningReport) -> tuple[Any, ...]:
-    return (plan_features(cleaning),)
+    return (plan_features(cleaning, spec.features),)
 
 
 def _train(
@@ -154,7 +154,7 @@ TRAINING_STAGES: list[Stage] = [
             "cleaning": s.cleaning.model_dump(mode="json"),
             "columns": {k: v.model_dump(mode="json") for k, v in s.columns.items()},
         },
-        version=2,
+        version=3,  # 3: datetime columns are features
     ),
     Stage(
         "split",
@@ -171,7 +171,14 @@ TRAINING_STAGES: list[Stage] = [
         params=lambda s: {"name": s.model_name},
         version=2,
     ),
-    Stage("features", _features, ("cleaning",), (("plan", json_codec(FeaturePlan)),), version=2),
+    Stage(
+        "features",
+        _features,
+        ("cleaning",),
+        (("plan", json_codec(FeaturePlan)),),
+        params=lambda s: {"features": s.features.model_dump(mode="json")},
+        version=3,
+    ),
     Stage(
         "train",
         _train,

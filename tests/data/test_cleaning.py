@@ -83,6 +83,7 @@ def test_bike_sharing_derived_target_parts_are_leakage_suspects() -> None:
         assert "leakage" in (report.column(name).reason or "")
     assert report.column("instant").kind == "identifier"
     assert report.column("dteday").logical_type == "datetime"
+    assert report.column("dteday").role == "feature"  # expanded by the features stage
     _kept, _, overridden = clean(
         read("bike_sharing_day.csv"), "cnt", columns={"casual": ColumnDeclaration(role="feature")}
     )

@@ -97,3 +97,29 @@ def test_category_text_matches_training_rule() -> None:
     assert category_text(True) == "True"
     assert category_text(" n/a ") == ""
     assert category_text(float("nan")) == ""
+
+
+def test_datetime_and_text_columns() -> None:
+    sig = Signature(
+        columns=[
+            ColumnSpec(name="day", kind="datetime", formats=["%d/%m/%Y"]),
+            ColumnSpec(name="note", kind="text"),
+        ]
+    )
+    checked = sig.check(
+        {"day": ["31/12/2012", "2013-01-01T06:00:00", None], "note": ["Big DAY", None, 3]}
+    )
+    assert checked.feeds["day"].dtype == np.float64 and checked.feeds["day"].shape == (3, 1)
+    assert checked.feeds["day"][0, 0] == 1356912000.0
+    assert checked.feeds["day"][1, 0] == 1357020000.0
+    assert math.isnan(checked.feeds["day"][2, 0])
+    assert checked.feeds["note"].reshape(-1).tolist() == ["big day", "", "3"]
+    with pytest.raises(RequestError, match="column 'day', row 1: cannot read '2012-13-45'") as err:
+        sig.check({"day": ["31/12/2012", "2012-13-45"], "note": ["a", "b"]})
+    assert err.value.field == "day"
+    strict = Signature(columns=[ColumnSpec(name="day", kind="datetime", nullable=False)])
+    with pytest.raises(RequestError, match="not nullable"):
+        strict.check({"day": [None]})
+    stamps = np.array(["2012-12-31", "NaT"], dtype="datetime64[D]")
+    fast = strict.model_copy(update={"columns": [ColumnSpec(name="day", kind="datetime")]})
+    assert fast.check({"day": stamps}).feeds["day"][0, 0] == 1356912000.0

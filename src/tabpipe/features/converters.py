@@ -1,18 +1,24 @@
 """ONNX converters (skl2onnx) for tabpipe's own transformers.
 
 Each input column is sliced out, mapped with ``ai.onnx.ml.LabelEncoder`` (string to
-float or string to string) or ``IsNaN``, and the columns are concatenated again.
+float or string to string), ``IsNaN``, or float64 arithmetic that repeats the numpy
+code of :mod:`tabpipe.features.datetimes` and :mod:`tabpipe.features.numeric` operation
+for operation, and the columns are concatenated again (and cast to float32).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from onnx import TensorProto
 from skl2onnx import update_registered_converter
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
+from tabpipe.data.dates import SECONDS_PER_DAY
+from tabpipe.features.datetimes import CYCLE_GRID, TAU, DatetimeFeatures
 from tabpipe.features.encoders import RARE, FrequencyEncoder, MissingIndicator, RareCategoryGrouper
+from tabpipe.features.numeric import EPS, SkewPowerTransformer
 
 
 def _width(operator: Any) -> int:
@@ -22,6 +28,19 @@ def _width(operator: Any) -> int:
 def _float_shape(operator: Any) -> None:
     n = operator.inputs[0].get_first_dimension()
     operator.outputs[0].type = FloatTensorType([n, _width(operator)])
+
+
+def _float_parser(alias: str) -> Any:
+    """Declare a float output at parse time, whatever the input type (float64 datetimes),
+    so the next step of a pipeline is parsed with float input."""
+
+    def parse(scope: Any, model: Any, inputs: Any, custom_parsers: Any = None) -> Any:
+        operator = scope.declare_local_operator(alias, model)
+        operator.inputs = inputs
+        operator.outputs.append(scope.declare_local_variable("variable", FloatTensorType()))
+        return operator.outputs
+
+    return parse
 
 
 def _string_shape(operator: Any) -> None:
@@ -124,6 +143,141 @@ def _convert_missing(scope: Any, operator: Any, container: Any) -> None:
     )
 
 
+class _Ops:
+    """Add float64 nodes to a graph; each call returns the name of its output."""
+
+    def __init__(self, scope: Any, container: Any) -> None:
+        self.scope, self.container = scope, container
+
+    def const(self, value: float) -> str:
+        name: str = self.scope.get_unique_variable_name("c")
+        self.container.add_initializer(name, TensorProto.DOUBLE, [], [float(value)])
+        return name
+
+    def node(self, op: str, *inputs: str, **attrs: Any) -> str:
+        out: str = self.scope.get_unique_variable_name(op.lower())
+        self.container.add_node(
+            op, list(inputs), out, name=self.scope.get_unique_operator_name(op), **attrs
+        )
+        return out
+
+    def arith(self, op: str, a: str, b: float | str) -> str:
+        return self.node(op, a, self.const(b) if isinstance(b, float | int) else b)
+
+    def floor_div(self, a: str, b: float) -> str:
+        return self.node("Floor", self.arith("Div", a, b))
+
+    def flag(self, op: str, a: str, b: float) -> str:
+        """A comparison as 0.0 / 1.0."""
+        return self.node("Cast", self.arith(op, a, b), to=TensorProto.DOUBLE)
+
+    def float_columns(self, parts: list[str], output: str) -> None:
+        """Concatenate float64 columns into ``output`` as float32."""
+        joined = self.node("Concat", *parts, axis=1)
+        self.container.add_node(
+            "Cast",
+            joined,
+            output,
+            to=TensorProto.FLOAT,
+            name=self.scope.get_unique_operator_name("Cast"),
+        )
+
+
+def _calendar(ops: _Ops, seconds: str) -> dict[str, str]:
+    """The ONNX form of :func:`tabpipe.features.datetimes.calendar`."""
+    days = ops.floor_div(seconds, SECONDS_PER_DAY)
+    second_of_day = ops.arith("Sub", seconds, ops.arith("Mul", days, SECONDS_PER_DAY))
+    z = ops.arith("Add", days, 719468.0)
+    era = ops.floor_div(z, 146097.0)
+    doe = ops.arith("Sub", z, ops.arith("Mul", era, 146097.0))
+    inner = ops.arith("Sub", doe, ops.floor_div(doe, 1460.0))
+    inner = ops.arith("Add", inner, ops.floor_div(doe, 36524.0))
+    inner = ops.arith("Sub", inner, ops.floor_div(doe, 146096.0))
+    yoe = ops.floor_div(inner, 365.0)
+    start = ops.arith("Add", ops.arith("Mul", yoe, 365.0), ops.floor_div(yoe, 4.0))
+    doy = ops.arith("Sub", doe, ops.arith("Sub", start, ops.floor_div(yoe, 100.0)))
+    mp = ops.floor_div(ops.arith("Add", ops.arith("Mul", doy, 5.0), 2.0), 153.0)
+    month_start = ops.floor_div(ops.arith("Add", ops.arith("Mul", mp, 153.0), 2.0), 5.0)
+    day = ops.arith("Add", ops.arith("Sub", doy, month_start), 1.0)
+    wrap = ops.arith("Mul", ops.flag("GreaterOrEqual", mp, 10.0), 12.0)
+    month = ops.arith("Sub", ops.arith("Add", mp, 3.0), wrap)
+    year = ops.arith("Add", yoe, ops.arith("Mul", era, 400.0))
+    year = ops.arith("Add", year, ops.flag("LessOrEqual", month, 2.0))
+    shifted = ops.arith("Add", days, 3.0)
+    dow = ops.arith("Sub", shifted, ops.arith("Mul", ops.floor_div(shifted, 7.0), 7.0))
+    hours = ops.arith("Div", second_of_day, 3600.0)
+    return {
+        "year": year,
+        "month": month,
+        "day": day,
+        "dayofweek": dow,
+        "hour": ops.node("Floor", hours),
+        "hour_fraction": hours,
+    }
+
+
+def _datetime_shape(operator: Any) -> None:
+    op: DatetimeFeatures = operator.raw_operator
+    n = operator.inputs[0].get_first_dimension()
+    width = sum(len(op.outputs(j)) for j in range(op.n_features_in_))
+    operator.outputs[0].type = FloatTensorType([n, width])
+
+
+def _convert_datetime(scope: Any, operator: Any, container: Any) -> None:
+    op: DatetimeFeatures = operator.raw_operator
+    ops = _Ops(scope, container)
+    source = ops.node("Cast", operator.inputs[0].full_name, to=TensorProto.DOUBLE)
+    parts = []
+    for j in range(op.n_features_in_):
+        seconds = _column(scope, container, source, j)
+        cal = _calendar(ops, seconds)
+        cycles = {
+            "month": ops.arith("Div", ops.arith("Sub", cal["month"], 1.0), 12.0),
+            "dayofweek": ops.arith("Div", cal["dayofweek"], 7.0),
+            "hour": ops.arith("Div", cal["hour_fraction"], 24.0),
+        }
+        for name in op.outputs(j):
+            if name in cal:
+                parts.append(cal[name])
+            elif name == "elapsed_days":
+                since = ops.arith("Sub", seconds, float(op.reference_[j]))
+                parts.append(ops.arith("Div", since, SECONDS_PER_DAY))
+            else:
+                base, fn = name.rsplit("_", 1)
+                angle = ops.arith("Mul", cycles[base], TAU)
+                wave = ops.node("Sin" if fn == "sin" else "Cos", angle)
+                grid = ops.node("Round", ops.arith("Mul", wave, CYCLE_GRID))
+                parts.append(ops.arith("Div", grid, CYCLE_GRID))
+    ops.float_columns(parts, operator.outputs[0].full_name)
+
+
+def _yeo_johnson(ops: _Ops, x: str, lam: float) -> str:
+    """The ONNX form of :func:`tabpipe.features.numeric.yeo_johnson` (``Where`` per sign)."""
+    if abs(lam) < EPS:
+        pos = ops.node("Log", ops.arith("Add", x, 1.0))
+    else:
+        powered = ops.arith("Pow", ops.arith("Add", x, 1.0), lam)
+        pos = ops.arith("Div", ops.arith("Sub", powered, 1.0), lam)
+    flipped = ops.arith("Sub", ops.const(1.0), x)
+    if abs(lam - 2.0) > EPS:
+        powered = ops.arith("Pow", flipped, 2.0 - lam)
+        neg = ops.node("Neg", ops.arith("Div", ops.arith("Sub", powered, 1.0), 2.0 - lam))
+    else:
+        neg = ops.node("Neg", ops.node("Log", flipped))
+    return ops.node("Where", ops.arith("GreaterOrEqual", x, 0.0), pos, neg)
+
+
+def _convert_power(scope: Any, operator: Any, container: Any) -> None:
+    op: SkewPowerTransformer = operator.raw_operator
+    ops = _Ops(scope, container)
+    source = ops.node("Cast", operator.inputs[0].full_name, to=TensorProto.DOUBLE)
+    parts = []
+    for j, lam in enumerate(op.lambdas_):
+        col = _column(scope, container, source, j)
+        parts.append(col if np.isnan(lam) else _yeo_johnson(ops, col, float(lam)))
+    ops.float_columns(parts, operator.outputs[0].full_name)
+
+
 def register() -> None:
     """Make skl2onnx know tabpipe's transformers (idempotent)."""
     update_registered_converter(
@@ -133,5 +287,19 @@ def register() -> None:
         RareCategoryGrouper, "TabpipeRareCategoryGrouper", _string_shape, _convert_rare
     )
     update_registered_converter(
-        MissingIndicator, "TabpipeMissingIndicator", _float_shape, _convert_missing
+        MissingIndicator,
+        "TabpipeMissingIndicator",
+        _float_shape,
+        _convert_missing,
+        parser=_float_parser("TabpipeMissingIndicator"),
+    )
+    update_registered_converter(
+        DatetimeFeatures,
+        "TabpipeDatetimeFeatures",
+        _datetime_shape,
+        _convert_datetime,
+        parser=_float_parser("TabpipeDatetimeFeatures"),
+    )
+    update_registered_converter(
+        SkewPowerTransformer, "TabpipeSkewPowerTransformer", _float_shape, _convert_power
     )

@@ -53,7 +53,7 @@ class FrequencyEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "frequencies_")
-        names = input_features if input_features is not None else _input_names(self)
+        names = input_features if input_features is not None else input_names(self)
         return np.asarray([f"{n}_freq" for n in names], dtype=object)
 
     def __sklearn_tags__(self) -> Any:
@@ -108,7 +108,7 @@ class RareCategoryGrouper(TransformerMixin, BaseEstimator):  # type: ignore[misc
                     out[i, j] = RARE
                 elif self.unseen == "error":
                     raise ValueError(
-                        f"column {_input_names(self)[j]!r}, row {i}: category {v!r} was not "
+                        f"column {input_names(self)[j]!r}, row {i}: category {v!r} was not "
                         "seen in training; set unseen='rare' or 'missing' to accept it"
                     )
                 else:
@@ -121,7 +121,7 @@ class RareCategoryGrouper(TransformerMixin, BaseEstimator):  # type: ignore[misc
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "kept_")
-        names = input_features if input_features is not None else _input_names(self)
+        names = input_features if input_features is not None else input_names(self)
         return np.asarray(list(names), dtype=object)
 
     def __sklearn_tags__(self) -> Any:
@@ -148,7 +148,7 @@ class MissingIndicator(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "n_features_in_")
-        names = input_features if input_features is not None else _input_names(self)
+        names = input_features if input_features is not None else input_names(self)
         return np.asarray([f"{n}_missing" for n in names], dtype=object)
 
     def __sklearn_tags__(self) -> Any:
@@ -158,7 +158,7 @@ class MissingIndicator(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return tags
 
 
-def _input_names(est: BaseEstimator) -> list[str]:
+def input_names(est: BaseEstimator) -> list[str]:
     names = getattr(est, "feature_names_in_", None)
     if names is not None:
         return [str(n) for n in names]

@@ -1,8 +1,10 @@
-"""The canonical model input: numeric columns as float32, categories as strings.
+"""The canonical model input: numeric columns as float32, categories and text as strings,
+datetimes as float64 epoch seconds.
 
 Training, the native runtime and the ONNX runtime all feed the model through
 this one conversion, so they see identical values (float32 also keeps tree
-thresholds identical between scikit-learn and ONNX).
+thresholds identical between scikit-learn and ONNX; datetimes stay float64 because
+float32 would round present-day epoch seconds to minutes).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from tabpipe.data.dates import epoch_seconds
 from tabpipe.packaging.signature import category_text
 
 
@@ -21,14 +24,23 @@ class FeaturePlan(BaseModel):
     categorical: list[str]
     #: Distinct training values per categorical column (drives the encoding choice).
     cardinality: dict[str, int] = {}
-    #: Numeric columns with missing values in training (they get missing indicators).
+    #: Numeric and datetime columns with missing values in training (missing indicators).
     with_missing: list[str] = []
     #: Numeric columns imputed by nearest neighbours inside the pipeline (cleaning's ``knn``).
     knn_impute: list[str] = []
+    #: Datetime columns (expanded into calendar parts, cycles and elapsed days).
+    datetime: list[str] = []
+    #: Free-text columns (TF-IDF, at most ``text_max_features`` terms each).
+    text: list[str] = []
+    text_max_features: int = 200
+    #: Yeo-Johnson on skewed numeric columns for the linear and kNN styles.
+    power_transform: bool = True
+    #: Numeric columns whose pairwise products are added (empty: no interactions).
+    interactions: list[str] = []
 
     @property
     def columns(self) -> list[str]:
-        return [*self.numeric, *self.categorical]
+        return [*self.numeric, *self.categorical, *self.datetime, *self.text]
 
 
 def to_model_frame(frame: pd.DataFrame, plan: FeaturePlan) -> pd.DataFrame:
@@ -40,6 +52,10 @@ def to_model_frame(frame: pd.DataFrame, plan: FeaturePlan) -> pd.DataFrame:
         )
     for name in plan.categorical:
         out[name] = categories_to_str(frame[name])
+    for name in plan.datetime:
+        out[name] = epoch_seconds(frame[name])
+    for name in plan.text:  # lower-cased here and at the edge, as the signature does
+        out[name] = np.asarray([t.lower() for t in categories_to_str(frame[name])], dtype=object)
     return pd.DataFrame(out, index=frame.index)
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from tabpipe import metadata as md
 from tabpipe.artifacts import TABLE
 from tabpipe.config import PipelineSpec
+from tabpipe.data.dates import epoch_seconds
 from tabpipe.errors import MonitoringError
 from tabpipe.modeling.metrics import REGISTRY
 from tabpipe.monitoring import performance as perf
@@ -142,13 +143,24 @@ def feature_frame(frame: pd.DataFrame, manifest: Manifest, prefix: str = "") -> 
             raise MonitoringError(f"column {source!r} is missing; it holds feature {col.name!r}")
         if col.kind == "numeric":
             out[col.name] = pd.to_numeric(frame[source], errors="coerce").astype(float)
+        elif col.kind == "datetime":  # epoch seconds, as served and logged
+            values = frame[source]
+            seconds = (
+                epoch_seconds(values)
+                if not pd.api.types.is_numeric_dtype(values)
+                else values.to_numpy(dtype=float)
+            )
+            out[col.name] = pd.Series(seconds, index=frame.index)
         else:
             out[col.name] = frame[source].map(category_text).astype(str)
     return pd.DataFrame(out, index=frame.index)
 
 
 def _kinds(manifest: Manifest) -> dict[str, Kind]:
-    kinds: dict[str, Kind] = {c.name: c.kind for c in manifest.signature.columns}
+    kinds: dict[str, Kind] = {
+        c.name: "numeric" if c.kind in ("numeric", "datetime") else "categorical"
+        for c in manifest.signature.columns
+    }
     kinds[PREDICTION] = "numeric" if manifest.task == "regression" else "categorical"
     return kinds
 

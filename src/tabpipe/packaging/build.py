@@ -63,6 +63,13 @@ def signature_of(report: CleaningReport, plan: FeaturePlan) -> Signature:
         )
         for n in plan.categorical
     ]
+    columns += [
+        ColumnSpec(name=n, kind="datetime", nullable=True, formats=info[n].formats)
+        for n in plan.datetime
+    ]
+    columns += [
+        ColumnSpec(name=n, kind="text", nullable=True, rules=info[n].rules) for n in plan.text
+    ]
     return Signature(columns=columns)
 
 

@@ -32,6 +32,21 @@ def _category(value: Any) -> str:
     return str(value)
 
 
+def _epoch_seconds(values: Any) -> np.ndarray:
+    """Dates (text, datetimes, or numbers already in epoch seconds) as float64 seconds."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(values):
+        numbers: np.ndarray = pd.to_numeric(values).to_numpy(dtype=np.float64, na_value=np.nan)
+        return numbers
+    texts = values.map(lambda v: None if _category(v) == "" else v)
+    stamps = pd.to_datetime(texts, errors="raise", format="mixed", utc=True)
+    micros = stamps.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    out: np.ndarray = (micros - np.datetime64(0, "us")).astype(np.int64).astype(np.float64) / 1e6
+    out[np.isnat(micros)] = np.nan
+    return out
+
+
 class TabpipeOnnxModel:
     """``predict(DataFrame) -> DataFrame`` with ``prediction`` and ``proba_<class>``."""
 
@@ -67,6 +82,8 @@ class TabpipeOnnxModel:
                 array = pd.to_numeric(values, errors="raise").to_numpy(
                     dtype=np.float32, na_value=np.nan
                 )
+            elif col["kind"] == "datetime":
+                array = _epoch_seconds(values)
             else:
                 array = np.asarray([_category(v) for v in values.tolist()], dtype=object)
             feeds[name] = array.reshape(-1, 1)

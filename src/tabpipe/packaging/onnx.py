@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 from skl2onnx import convert_sklearn, update_registered_converter
-from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
 from skl2onnx.common.shape_calculator import (
     calculate_linear_classifier_output_shapes,
     calculate_linear_regressor_output_shapes,
@@ -150,10 +150,9 @@ def _convert_catboost(scope: Any, operator: Any, container: Any) -> None:
 
 
 def _input_types(signature: Signature) -> list[tuple[str, Any]]:
-    return [
-        (c.name, FloatTensorType([None, 1]) if c.kind == "numeric" else StringTensorType([None, 1]))
-        for c in signature.columns
-    ]
+    """float32 numbers, float64 datetimes (epoch seconds), strings for categories and text."""
+    types = {"numeric": FloatTensorType, "datetime": DoubleTensorType}
+    return [(c.name, types.get(c.kind, StringTensorType)([None, 1])) for c in signature.columns]
 
 
 def _convert_pipeline(pipeline: Any, signature: Signature, classifier: bool) -> onnx.ModelProto:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel
 
+from tabpipe.data.dates import to_epoch_seconds
 from tabpipe.data.rules import ColumnRules, apply_rules, clean_value
 from tabpipe.errors import PayloadTooLargeError, RequestError
 
@@ -39,11 +40,14 @@ class ColumnSpec(BaseModel):
 
     ``nullable`` columns accept missing values (the pipeline imputes them);
     infinities are never accepted. A column with ``required=False`` may be
-    left out of a request and is then fed as missing.
+    left out of a request and is then fed as missing. A ``datetime`` column takes
+    a date as text (``formats`` first, then ISO 8601) or epoch seconds and is fed
+    as float64 epoch seconds; a ``text`` column is fed as its lower-cased string (the
+    TF-IDF step then needs no locale-dependent lower-casing inside ONNX).
     """
 
     name: str
-    kind: Literal["numeric", "categorical"]
+    kind: Literal["numeric", "categorical", "datetime", "text"]
     required: bool = True
     nullable: bool = True
     categories: list[str] | None = None
@@ -51,6 +55,8 @@ class ColumnSpec(BaseModel):
     maximum: float | None = None
     median: float | None = None
     rules: ColumnRules | None = None
+    #: datetime: the text formats training parsed (``strptime`` codes), tried first.
+    formats: list[str] = []
 
     @property
     def datatype(self) -> str:
@@ -122,6 +128,13 @@ class Signature(BaseModel):
                     values = apply_rules(values, col.rules)
             if col.kind == "numeric":
                 checked.feeds[col.name] = self._numeric(col, values, checked).reshape(-1, 1)
+            elif col.kind == "datetime":
+                checked.feeds[col.name] = _datetimes(col, values).reshape(-1, 1)
+            elif col.kind == "text":
+                texts = self._categorical(col, values, checked)
+                checked.feeds[col.name] = np.asarray(
+                    [t.lower() for t in texts], dtype=object
+                ).reshape(-1, 1)
             else:
                 checked.feeds[col.name] = self._categorical(col, values, checked).reshape(-1, 1)
         return checked
@@ -211,6 +224,34 @@ class Signature(BaseModel):
         if unseen:
             checked.unseen[col.name] = unseen
         return out
+
+
+def _datetimes(col: ColumnSpec, values: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """Dates as float64 epoch seconds (NaN where missing); raises naming the row."""
+    if isinstance(values, np.ndarray) and values.dtype.kind == "M":
+        stamps = values.astype("datetime64[us]")
+        out = (stamps - np.datetime64(0, "us")).astype(np.int64).astype(np.float64) / 1e6
+        out[np.isnat(stamps)] = np.nan
+    elif isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
+        out = values.astype(np.float64)
+    else:
+        out = np.empty(len(values), dtype=np.float64)
+        for i, value in enumerate(values):
+            try:
+                out[i] = to_epoch_seconds(value, col.formats, MISSING_MARKERS)
+            except ValueError as exc:
+                raise RequestError(f"column {col.name!r}, row {i}: {exc}", field=col.name) from exc
+    bad = np.isinf(out)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise RequestError(f"column {col.name!r}, row {row}: not a finite date", field=col.name)
+    if not col.nullable and np.isnan(out).any():
+        row = int(np.flatnonzero(np.isnan(out))[0])
+        raise RequestError(
+            f"column {col.name!r}, row {row}: a value is required (the column is not nullable)",
+            field=col.name,
+        )
+    return out
 
 
 def _numeric_scalars(col: ColumnSpec, values: Sequence[Any], checked: Checked) -> np.ndarray:

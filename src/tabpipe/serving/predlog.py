@@ -441,7 +441,7 @@ def _ok_table(model: str, records: list[_Record], key_name: str | None) -> pa.Ta
     ]
     for spec in manifest.signature.columns:
         values = np.concatenate([r.feeds[spec.name].reshape(-1) for r in records if r.feeds])
-        if spec.kind == "numeric":
+        if spec.kind in ("numeric", "datetime"):  # a datetime is logged as epoch seconds
             numbers = values.astype(np.float64)
             cols[INPUT_PREFIX + spec.name] = pa.array(numbers, from_pandas=True)
             _numeric_flags(spec.name, numbers, spec.minimum, spec.maximum, flags)

@@ -39,6 +39,8 @@ def _empty_field(col: ColumnSpec) -> str | None:
     if col.kind == "categorical":
         # "(missing)" is a choice the model saw in training when the column is nullable
         return None if col.nullable else f"{col.name} is empty: choose one of the listed values"
+    if col.kind in ("datetime", "text"):
+        return None if col.nullable else f"{col.name} is empty: enter a {col.kind}"
     median = f" (the training median is {col.median:g})" if col.median is not None else ""
     return f"{col.name} is empty: enter a number{median}"
 

@@ -96,8 +96,8 @@ def _describe(
         return _excluded(
             base, "constant", f"a single value ({values.dropna().iloc[0]!r}) carries no signal"
         )
-    if fit.logical_type == "datetime":
-        return _excluded(base, "datetime", "datetime column: not used as a feature yet")
+    if fit.logical_type == "datetime":  # expanded into calendar features by the builder
+        return ColumnInfo(**base, kind="datetime", role="feature")
     if numeric:
         if unique == len(values) and _looks_like_id(values, name):
             return _excluded(
@@ -142,6 +142,10 @@ def _declared(info: ColumnInfo, decl: ColumnDeclaration, fit: Fitted) -> ColumnI
     if decl.role == "exclude":
         return info.model_copy(
             update={"role": "excluded", "reason": decl.reason or "excluded by the spec"}
+        )
+    if decl.role == "feature" and decl.type == "text" and fit.rules is not None:
+        return info.model_copy(  # free text opted in: a TF-IDF feature
+            update={"role": "feature", "kind": "text", "reason": None, "categories": None}
         )
     if decl.role == "feature" and info.role != "feature":
         if fit.rules is None:

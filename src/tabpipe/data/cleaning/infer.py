@@ -14,6 +14,7 @@ import pandas as pd
 
 from tabpipe.config import CleaningSpec, ColumnDeclaration, LogicalType
 from tabpipe.data.cleaning.report import LedgerEntry
+from tabpipe.data.dates import DATE_FORMATS
 from tabpipe.data.rules import (
     BOOLEAN_WORDS,
     CURRENCY_SYMBOLS,
@@ -28,20 +29,6 @@ from tabpipe.data.rules import (
 
 NUMERIC_SHARE = 0.98
 DATE_SHARE = 0.9
-DATE_FORMATS = (
-    "%Y-%m-%d",
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y/%m/%d",
-    "%d/%m/%Y",
-    "%m/%d/%Y",
-    "%d.%m.%Y",
-    "%d-%m-%Y",
-    "%d %b %Y",
-    "%b %d, %Y",
-    "%d %B %Y",
-    "%B %d, %Y",
-)
 _EXAMPLES = 5
 
 
