@@ -51,10 +51,67 @@ def _patch_hist_gradient_boosting() -> None:
     tree_ensemble.add_node = add_node
 
 
+def float32_down(value: float) -> float:
+    """The largest float32 not above ``value``: for a float32 ``x``, ``x <= value`` holds
+    exactly when ``x <= float32_down(value)``."""
+    down = np.float32(value)
+    if float(down) > value:
+        down = np.nextafter(down, np.float32(-np.inf), dtype=np.float32)
+    return float(down)
+
+
+def float32_safe_booster(booster: Any) -> Any:
+    """A copy of a LightGBM booster whose numeric split thresholds are float32 values.
+
+    LightGBM splits at double midpoints between feature values; ONNX stores
+    thresholds as float32, rounded to nearest, which can move a threshold onto a
+    float32 input and send it the other way. Rounding each threshold down instead
+    keeps every float32 input (tabpipe feeds float32) on the same side.
+    Categorical splits (``decision_type`` bit 0) keep their set index.
+    """
+    from lightgbm import Booster
+
+    lines = booster.model_to_string().split("\n")
+    threshold = -1  # index of the current tree's threshold line
+    for i, line in enumerate(lines):
+        if line.startswith("Tree="):
+            threshold = -1
+        elif line.startswith("threshold="):
+            threshold = i
+        elif line.startswith("decision_type=") and threshold >= 0:
+            kinds = [int(v) for v in line.removeprefix("decision_type=").split()]
+            values = lines[threshold].removeprefix("threshold=").split()
+            safe = [
+                v if kind & 1 else repr(float32_down(float(v)))
+                for v, kind in zip(values, kinds, strict=True)
+            ]
+            lines[threshold] = "threshold=" + " ".join(safe)
+    # the header's byte sizes of the trees no longer hold: without them LightGBM reads in order
+    text = "\n".join(line for line in lines if not line.startswith("tree_sizes="))
+    return Booster(model_str=text)
+
+
+def _convert_lightgbm(scope: Any, operator: Any, container: Any) -> None:
+    """onnxmltools' LightGBM converter, fed a float32-safe copy of the booster."""
+    import copy
+
+    from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+
+    model = operator.raw_operator
+    safe = copy.copy(model)
+    safe._Booster = float32_safe_booster(model.booster_)
+    operator.raw_operator = safe
+    try:
+        convert_lightgbm(scope, operator, container)
+    finally:
+        operator.raw_operator = model
+
+
 def _register_converters() -> None:
     _patch_hist_gradient_boosting()
     from lightgbm import LGBMClassifier, LGBMRegressor
-    from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+
+    convert_lightgbm = _convert_lightgbm
 
     from tabpipe.features import converters, impute
 
