@@ -34,7 +34,8 @@ class ScoringJob:
     bundle: Path
     output: Path
     runtime: Runtime = "onnx"
-    actors: int = 2
+    #: Scoring actors; default: the cluster's CPUs less one (left for reading Parquet).
+    actors: int | None = None
     batch_rows: int = 65_536
 
 
@@ -82,7 +83,7 @@ def score_parquet(job: ScoringJob, engine: EngineSpec, on_batch: Any = None) -> 
             fn_constructor_args=(bundle_files(job.bundle), job.runtime),
             batch_format="pandas",
             batch_size=job.batch_rows,
-            concurrency=job.actors,
+            concurrency=job.actors or _actors(ray, engine.cpus_per_trial),
             num_cpus=engine.cpus_per_trial,
         )
         tmp = job.output.with_name(f".{job.output.name}.tmp")
@@ -108,6 +109,11 @@ def score_parquet(job: ScoringJob, engine: EngineSpec, on_batch: Any = None) -> 
     finally:
         if owns:
             ray.shutdown()
+
+
+def _actors(ray: Any, cpus: float) -> int:
+    total = float(ray.cluster_resources().get("CPU", 1.0))
+    return max(1, int(total // cpus) - 1)
 
 
 def bundle_files(folder: Path) -> dict[str, bytes]:
