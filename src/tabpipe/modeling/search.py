@@ -9,6 +9,13 @@ Order of work:
    and picked in the cycle :data:`PROMISE_CYCLE` (the best family gets half the trials).
    Hopeless trials are pruned between folds (median rule).
 
+Trials are asked in batches of ``parallel_trials`` and evaluated through an engine's
+``map`` (:mod:`tabpipe.engine`): in this process, or as Ray tasks. Each asked trial
+carries a :class:`Guard` fixed when it is asked (the median rule's thresholds per fold
+and the budget's deadline), and results are told in asking order, so the trials do not
+depend on the engine. A trial the engine lost (a dead Ray worker after its retries) is
+told as failed and noted.
+
 The search stops when the next trial would not fit in the budget (keeping a reserve for
 the refits), or after ``max_trials`` trials. A family whose library fails to import or
 crashes is dropped with a note; the run continues.
