@@ -200,9 +200,14 @@ def scoring(args: argparse.Namespace) -> None:
                 api.predict_file_on_ray(ws, "scale", [str(big)], root / "ray.parquet",
                                         EngineSpec(kind="ray", address=address))  # fmt: skip
                 on_ray = time.perf_counter() - t0
-        same = pd.read_parquet(root / "local.parquet").equals(pd.read_parquet(root / "ray.parquet"))
+        local_out, ray_out = (
+            pd.read_parquet(root / "local.parquet"),
+            pd.read_parquet(root / "ray.parquet"),
+        )
+        same = local_out.equals(ray_out)
+        values = local_out.astype(str).equals(ray_out.astype(str))
         print(f"  Ray Data, 2 one-CPU nodes: {on_ray:.1f} s = {args.rows / on_ray:,.0f} rows/s; "
-              f"output identical to local: {same} ({load()})")  # fmt: skip
+              f"identical to local: {same}, same values as text: {values} ({load()})")  # fmt: skip
 
 
 def memory(args: argparse.Namespace) -> None:
