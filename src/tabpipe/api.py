@@ -15,6 +15,7 @@ from tabpipe import metadata as md
 from tabpipe.artifacts import HTML, json_codec
 from tabpipe.config import PipelineSpec, SourceSpec
 from tabpipe.data.ingest import read_source
+from tabpipe.engine import EngineSpec
 from tabpipe.errors import NotFoundError
 from tabpipe.modeling.select import Leaderboard
 from tabpipe.packaging.bundle import Manifest, read_manifest
@@ -189,6 +190,31 @@ def predict_file(
         scored.to_csv(tmp, index=False)
     tmp.replace(output)
     return scored
+
+
+def predict_file_on_ray(
+    workspace: Workspace,
+    name: str,
+    sources: list[str],
+    output: Path,
+    engine: EngineSpec,
+    *,
+    alias: str = CHAMPION,
+    runtime: Runtime = "onnx",
+    key_column: str | None = None,
+) -> int:
+    """Batch scoring of large Parquet files on a Ray cluster with Ray Data; returns the rows.
+
+    The output (Parquet) holds the same rows and columns as :func:`predict_file`
+    writes; every batch goes to the prediction log too.
+    """
+    from tabpipe.engine.scoring import BatchLogger, ScoringJob, score_parquet
+
+    version = Registry(workspace).resolve(name, alias)
+    manifest = read_manifest(version.path)
+    job = ScoringJob(inputs=sources, bundle=version.path, output=output, runtime=runtime)
+    logger = BatchLogger(workspace.root, manifest, version.version, key_column)
+    return score_parquet(job, engine, on_batch=logger)
 
 
 def report_path(workspace: Workspace, name: str) -> Path:

@@ -27,6 +27,7 @@ from tabpipe.data.sources.spec import (
     redact_url,
     resolve_relative,
 )
+from tabpipe.engine.spec import EngineSpec
 from tabpipe.errors import ConfigError
 from tabpipe.monitoring.spec import MonitoringSpec, RetrainingSpec
 
@@ -248,6 +249,12 @@ class PipelineSpec(_Spec):
         description="Stop the search after this many trials (a count makes runs reproducible).",
     )
     n_jobs: int = Field(2, ge=1, description="Threads per model fit.")
+    tuning_sample_rows: int | None = Field(
+        None,
+        ge=100,
+        description="Tune on a seeded sample of this many training rows; refit on all of them.",
+    )
+    engine: EngineSpec = EngineSpec()
     selection: SelectionSpec = SelectionSpec()
     calibration: Calibration = Field(
         "auto",
@@ -332,6 +339,15 @@ def build_spec(raw: dict[str, Any], *, origin: str = "spec") -> PipelineSpec:
         raise ConfigError(describe_validation_error(exc, PipelineSpec, origin)) from exc
 
 
+def build_engine(raw: dict[str, Any], *, origin: str = "spec") -> EngineSpec:
+    """Validate an ``engine:`` mapping (e.g. from CLI flags) into an :class:`EngineSpec`."""
+    clean = {k: v for k, v in raw.items() if v is not None}
+    try:
+        return EngineSpec.model_validate(clean)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, EngineSpec, origin)) from exc
+
+
 def describe_validation_error(exc: ValidationError, model: type[BaseModel], origin: str) -> str:
     """Turn pydantic's error list into one message that names keys and valid choices."""
     lines = [f"{origin}: invalid pipeline spec"]
@@ -368,6 +384,7 @@ __all__ = [
     "FAMILIES",
     "METRICS",
     "TASKS",
+    "EngineSpec",
     "FileSource",
     "HttpSource",
     "MqttSource",
@@ -377,6 +394,7 @@ __all__ = [
     "SourceSpec",
     "SplitSpec",
     "SqlSource",
+    "build_engine",
     "build_spec",
     "describe_validation_error",
     "load_spec",

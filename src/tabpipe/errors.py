@@ -18,6 +18,7 @@ so ``except ValueError`` keeps working::
     │   ├── PayloadTooLargeError         too many rows or bytes in one request
     │   └── FeedbackError                a label does not fit the model (type, class, id)
     ├── StoreError (RuntimeError)        the metadata store or artifact store failed
+    ├── EngineError (RuntimeError)       the compute engine (a Ray cluster) cannot be used
     └── MonitoringError (RuntimeError)   monitoring or retraining cannot proceed
 
 Messages name the object at fault, the bad value and how to fix it.
@@ -83,6 +84,10 @@ class PayloadTooLargeError(RequestError):
 
 class StoreError(TabpipeError, RuntimeError):
     """The metadata store or the artifact store failed."""
+
+
+class EngineError(TabpipeError, RuntimeError):
+    """The compute engine cannot be used: the Ray cluster is unreachable or failed."""
 
 
 class FeedbackError(RequestError):

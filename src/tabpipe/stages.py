@@ -134,6 +134,9 @@ def _training_params(spec: PipelineSpec) -> dict[str, Any]:
         "max_trials": spec.max_trials,
         "n_jobs": spec.n_jobs,
         "ensemble": spec.selection.ensemble,
+        # Where trials run does not change them; how many are asked at once does.
+        "parallel_trials": spec.engine.parallel_trials,
+        "tuning_sample_rows": spec.tuning_sample_rows,
     }
 
 

@@ -187,3 +187,19 @@ def test_predict_with_missing_column(titanic_ws: Path, tmp_path: Path) -> None:
     assert code == 1
     assert "'Sex'" in output
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_run_engine_flags_are_validated_before_any_work(tmp_path: Path) -> None:
+    code, output = tabpipe(
+        "run", str(DATA / "titanic.csv"), "--target", "Survived", "--engine", "spark",
+        "--workspace", str(tmp_path / "ws"),
+    )  # fmt: skip
+    assert code == 1
+    assert "engine.kind: Input should be 'local' or 'ray'" in output
+    code, output = tabpipe(
+        "run", str(DATA / "titanic.csv"), "--target", "Survived", "--address", "10.0.0.1:6379",
+        "--workspace", str(tmp_path / "ws"),
+    )  # fmt: skip
+    assert code == 1
+    assert "address applies to kind 'ray' only" in output
+    assert not (tmp_path / "ws").exists()

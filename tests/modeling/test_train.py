@@ -159,3 +159,13 @@ def test_group_and_time_folds_keep_their_promise():
     assert "time-ordered" in scheme
     for tr, va in folds:
         assert ids[tr].max() < ids[va].min()
+
+
+def test_tuning_on_a_sample_refits_on_every_row():
+    data = prepared("titanic.csv", "Survived")
+    _, report, oof = _train(
+        data, tuning_sample_rows=300, max_trials=2, models=("linear",), time_budget=300.0
+    )
+    assert report.validation.endswith(f"on a sample of 300 of {len(data['frame'])} rows")
+    assert len(oof) == 300
+    assert report.candidates[0].status == "ok"

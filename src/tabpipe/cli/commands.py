@@ -36,6 +36,15 @@ def run(
         float | None, typer.Option(help="Seconds for the training search.")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="Where trials run: local (default) or ray.")
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (host:port or ray://host:10001).")
+    ] = None,
+    parallel_trials: Annotated[
+        int | None, typer.Option(help="Trials evaluated together (in parallel on Ray).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
     workspace: WorkspaceOpt = None,
     db_url: DbOpt = None,
@@ -46,7 +55,7 @@ def run(
     from tabpipe.data.sources.spec import normalize_source
 
     with errors():
-        overrides = {
+        overrides: dict[str, Any] = {
             k: v
             for k, v in {
                 "target": target,
@@ -58,8 +67,19 @@ def run(
             }.items()
             if v is not None
         }
+        engine_flags = {
+            k: v
+            for k, v in {
+                "kind": engine,
+                "address": address,
+                "parallel_trials": parallel_trials,
+            }.items()
+            if v is not None
+        }
         if source.endswith((".yaml", ".yml")):
             spec = load_spec(source)
+            if engine_flags:
+                overrides["engine"] = {**spec.engine.model_dump(), **engine_flags}
             if overrides:
                 spec = build_spec({**spec.model_dump(), **overrides}, origin=source)
         else:
@@ -68,6 +88,8 @@ def run(
             raw = normalize_source(source)  # a file, a URL, or a snapshot such as churn@latest
             if raw["kind"] == "file" and "://" not in source:
                 raw["path"] = str(Path(source).resolve())
+            if engine_flags:
+                overrides["engine"] = engine_flags
             spec = build_spec({"source": raw, **overrides}, origin="command line")
         with open_workspace(workspace, db_url) as ws:
             summary = api.run(spec, ws, show_progress=not quiet, console=err)
@@ -125,19 +147,31 @@ def predict(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the scored file.")],
     alias: Annotated[str, typer.Option(help="Alias or version number.")] = "champion",
     runtime: Annotated[str, typer.Option(help="onnx or native.")] = "onnx",
+    engine: Annotated[
+        str, typer.Option(help="local, or ray: Parquet scored on a Ray cluster with Ray Data.")
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (host:port or ray://host:10001).")
+    ] = None,
     workspace: WorkspaceOpt = None,
     db_url: DbOpt = None,
 ) -> None:
     """Batch scoring: input columns, then prediction, then proba_<class> per class."""
     from tabpipe import api
+    from tabpipe.config import build_engine
 
     with errors(), open_workspace(workspace, db_url) as ws:
         if runtime not in {"onnx", "native"}:
             raise TabpipeError(f"unknown runtime {runtime!r}; valid: onnx, native")
-        scored = api.predict_file(
-            ws, name, data, output, alias=alias, runtime="native" if runtime == "native" else "onnx"
-        )
-        err.print(f"scored {len(scored)} rows into {output}")
+        rt: Any = "native" if runtime == "native" else "onnx"
+        spec = build_engine({"kind": engine, "address": address}, origin="command line")
+        if spec.kind == "ray":
+            rows = api.predict_file_on_ray(
+                ws, name, [str(data)], output, spec, alias=alias, runtime=rt
+            )
+        else:
+            rows = len(api.predict_file(ws, name, data, output, alias=alias, runtime=rt))
+        err.print(f"scored {rows} rows into {output}")
 
 
 @app.command()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -64,6 +64,10 @@ class FitContext:
     seed: int
     n_jobs: int
     n_classes: int
+
+    def subset(self, rows: np.ndarray) -> FitContext:
+        """The same context on ``rows`` only (a tuning sample); the caller sets its folds."""
+        return replace(self, x=self.x.iloc[rows].reset_index(drop=True), y=self.y[rows], folds=[])
 
 
 def cross_validate(

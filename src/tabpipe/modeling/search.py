@@ -9,6 +9,13 @@ Order of work:
    and picked in the cycle :data:`PROMISE_CYCLE` (the best family gets half the trials).
    Hopeless trials are pruned between folds (median rule).
 
+Trials are asked in batches of ``parallel_trials`` and evaluated through an engine's
+``map`` (:mod:`tabpipe.engine`): in this process, or as Ray tasks. Each asked trial
+carries a :class:`Guard` fixed when it is asked (the median rule's thresholds per fold
+and the budget's deadline), and results are told in asking order, so the trials do not
+depend on the engine. A trial the engine lost (a dead Ray worker after its retries) is
+told as failed and noted.
+
 The search stops when the next trial would not fit in the budget (keeping a reserve for
 the refits), or after ``max_trials`` trials. A family whose library fails to import or
 crashes is dropped with a note; the run continues.
@@ -28,12 +35,16 @@ from typing import Any
 import numpy as np
 
 from tabpipe.config import Family
+from tabpipe.engine import Engine, LocalEngine, TaskLost
 from tabpipe.modeling import metrics
 from tabpipe.modeling.fit import FitContext, TrialAborted, TrialResult, cross_validate
-from tabpipe.modeling.zoo import FAMILIES, PORTFOLIO_ORDER
+from tabpipe.modeling.zoo import FAMILIES, PORTFOLIO_ORDER, Params
 
 #: Positions in the promise ranking, cycled: best family, second, best, third, ...
 PROMISE_CYCLE = (0, 1, 0, 2, 0, 1, 0, 3)
+#: Optuna median rule: prune only after this many completed trials, from this fold on.
+PRUNE_STARTUP = 3
+PRUNE_WARMUP = 1
 #: Rough cost of a family's first trial relative to LightGBM's (before it is measured).
 COST_FACTOR: dict[str, float] = {
     "lightgbm": 1.0,
@@ -56,6 +67,13 @@ class SearchLog:
     notes: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     stopped_by: str = "portfolio and search finished"
+    lost: int = 0
+    asked: int = 0
+
+    @property
+    def finished(self) -> int:
+        """Trials that count against ``max_trials``: completed, pruned or lost."""
+        return len(self.results) + self.pruned + self.lost
 
 
 @dataclass
@@ -83,11 +101,19 @@ def search(
     budget: Budget,
     max_trials: int | None,
     refit_share: float = 0.15,
+    engine: Engine | None = None,
+    parallel_trials: int = 1,
 ) -> SearchLog:
-    """Run the portfolio, then TPE, until the budget or ``max_trials`` is used up."""
+    """Run the portfolio, then TPE, until the budget or ``max_trials`` is used up.
+
+    Trials are asked ``parallel_trials`` at a time and evaluated through ``engine.map``
+    (in this process by default); the data goes to the engine once.
+    """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    engine = engine or LocalEngine()
+    shared = engine.share(ctx)
     log = SearchLog()
     greater = metrics.REGISTRY[ctx.metric].greater_is_better
     studies: dict[str, Any] = {}
@@ -95,7 +121,9 @@ def search(
         studies[family] = optuna.create_study(
             direction="maximize" if greater else "minimize",
             sampler=optuna.samplers.TPESampler(seed=ctx.seed + i, n_startup_trials=4),
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+            pruner=optuna.pruners.MedianPruner(
+                n_startup_trials=PRUNE_STARTUP, n_warmup_steps=PRUNE_WARMUP
+            ),
         )
     for family, index in PORTFOLIO_ORDER:
         if family in studies and index < len(FAMILIES[family].portfolio):
@@ -105,66 +133,207 @@ def search(
         for family, index in PORTFOLIO_ORDER
         if family in studies and index < len(FAMILIES[family].portfolio)
     ]
-    step = 0
+    schedule = _Schedule(queue)
     while True:
-        if max_trials is not None and len(log.results) + log.pruned >= max_trials:
-            log.stopped_by = f"max_trials={max_trials} reached"
+        batch = _next_batch(
+            log,
+            studies,
+            greater,
+            schedule,
+            budget,
+            max_trials,
+            parallel_trials,
+            engine.concurrency,
+            refit_share,
+        )
+        if not batch:
             break
-        if queue:
-            fam: Family | None = queue.pop(0)
-        else:
-            fam = _by_promise(log, studies, greater, step)
-            step += 1
-        if fam is None:
-            break
-        if fam not in studies:
-            continue
-        budget.reserve = _reserve(log, budget, refit_share)
-        if log.results and not budget.fits(_estimate(log, fam)):
-            if queue:
-                continue
-            log.stopped_by = "time budget"
-            break
-        _run_trial(ctx, fam, studies, log, budget)
+        asked = [_ask(ctx, fam, studies[fam], log, budget, greater) for fam in batch]
+        outcomes = engine.map(run_trial, shared, [task for _, task in asked])
+        for (trial, task), outcome in zip(asked, outcomes, strict=True):
+            _record(task, trial, outcome, studies, log)
     if not log.results:
         log.notes.append("no configuration finished inside the budget")
     return log
 
 
-def _run_trial(
-    ctx: FitContext, fam: Family, studies: dict[str, Any], log: SearchLog, budget: Budget
-) -> None:
-    import optuna
+@dataclass
+class _Schedule:
+    """The portfolio queue, then the promise cycle's position."""
 
-    study = studies[fam]
+    queue: list[Family]
+    step: int = 0
+
+
+def _next_batch(
+    log: SearchLog,
+    studies: dict[str, Any],
+    greater: bool,
+    schedule: _Schedule,
+    budget: Budget,
+    max_trials: int | None,
+    size: int,
+    concurrency: int,
+    refit_share: float,
+) -> list[Family]:
+    """Up to ``size`` families to try next; empty when the search is over."""
+    batch: list[Family] = []
+    estimates = 0.0
+    while len(batch) < size:
+        if max_trials is not None and log.finished + len(batch) >= max_trials:
+            if not batch:
+                log.stopped_by = f"max_trials={max_trials} reached"
+            break
+        if schedule.queue:
+            fam: Family | None = schedule.queue.pop(0)
+        else:
+            fam = _by_promise(log, studies, greater, schedule.step)
+            schedule.step += 1
+        if fam is None:
+            break
+        if fam not in studies:
+            continue
+        budget.reserve = _reserve(log, budget, refit_share)
+        estimate = estimates + _estimate(log, fam)
+        if log.results and not budget.fits(estimate / max(1, min(concurrency, len(batch) + 1))):
+            if schedule.queue:
+                continue
+            if not batch:
+                log.stopped_by = "time budget"
+            break
+        estimates = estimate
+        batch.append(fam)
+    return batch
+
+
+def _ask(
+    ctx: FitContext, fam: Family, study: Any, log: SearchLog, budget: Budget, greater: bool
+) -> tuple[Any, TrialTask]:
+    """Ask ``study`` for a trial; its guard freezes the pruning and time rules of now."""
     trial = study.ask()
     params = FAMILIES[fam].space(trial)
     first = not log.results
+    guard = Guard(
+        greater=greater,
+        thresholds=() if first else _prune_thresholds(study, len(ctx.folds)),
+        deadline=None if first else time.time() + budget.seconds - budget.reserve - budget.elapsed,
+    )
+    task = TrialTask(trial_id=log.asked, family=fam, params=params, guard=guard)
+    log.asked += 1
+    return trial, task
 
-    def after_fold(i: int, running: float) -> None:
-        trial.report(running, i)
-        if not first and trial.should_prune():
-            raise TrialAborted("pruned")
-        if not first and budget.over():
+
+def _record(
+    task: TrialTask,
+    trial: Any,
+    outcome: TrialOutcome | TaskLost,
+    studies: dict[str, Any],
+    log: SearchLog,
+) -> None:
+    import optuna
+
+    fam, state = task.family, optuna.trial.TrialState
+    study = trial.study
+    if isinstance(outcome, TaskLost):
+        study.tell(trial, state=state.FAIL)
+        log.lost += 1
+        log.notes.append(f"{fam} trial {task.trial_id} lost: {outcome.reason}")
+        return
+    for step, value in enumerate(outcome.intermediate):
+        trial.report(value, step)
+    if outcome.result is not None:
+        study.tell(trial, outcome.result.score)
+        log.results.append(outcome.result)
+    elif outcome.aborted is not None:
+        study.tell(trial, state=state.PRUNED)
+        log.pruned += 1
+        if outcome.aborted != "pruned":
+            log.notes.append(f"{fam} trial {task.trial_id} stopped: {outcome.aborted}")
+    else:
+        study.tell(trial, state=state.FAIL)
+        if fam in studies:  # a family's library may fail in many ways; the run goes on
+            log.failed[fam] = outcome.error or "failed"
+            log.notes.append(f"{fam} skipped: {outcome.error}")
+            del studies[fam]
+
+
+@dataclass(frozen=True)
+class Guard:
+    """When a running trial stops between folds, fixed when the trial is asked.
+
+    ``thresholds[i]`` is the median running score of the study's completed trials
+    after fold ``i`` (Optuna's median rule, ``None`` where it does not apply yet);
+    ``deadline`` is the wall-clock time (epoch seconds) when the budget runs out.
+    """
+
+    greater: bool
+    thresholds: tuple[float | None, ...] = ()
+    deadline: float | None = None
+
+    def check(self, step: int, running: list[float]) -> None:
+        """Raise :class:`TrialAborted` when the trial should stop after fold ``step``."""
+        limit = self.thresholds[step] if step < len(self.thresholds) else None
+        if limit is not None:
+            best = float(np.nanmax(running) if self.greater else np.nanmin(running))
+            if np.isnan(best) or (best < limit if self.greater else best > limit):
+                raise TrialAborted("pruned")
+        if self.deadline is not None and time.time() > self.deadline:
             raise TrialAborted("time budget")
 
-    trial_id = len(log.results) + log.pruned + len(log.failed)
+
+@dataclass(frozen=True)
+class TrialTask:
+    """One asked trial, as sent to the engine."""
+
+    trial_id: int
+    family: Family
+    params: Params
+    guard: Guard
+
+
+@dataclass
+class TrialOutcome:
+    """What a trial gave: a result, an abort reason, or its library's error."""
+
+    result: TrialResult | None = None
+    intermediate: list[float] = field(default_factory=list)
+    aborted: str | None = None
+    error: str | None = None
+
+
+def run_trial(ctx: FitContext, task: TrialTask) -> TrialOutcome:
+    """Cross-validate one trial (runs on the engine: in this process or a Ray worker)."""
+    running: list[float] = []
+
+    def after_fold(i: int, score: float) -> None:
+        running.append(score)
+        task.guard.check(i, running)
+
     try:
-        result = cross_validate(ctx, trial_id, fam, params, after_fold)
+        result = cross_validate(ctx, task.trial_id, task.family, task.params, after_fold)
     except TrialAborted as stop:
-        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        log.pruned += 1
-        if stop.reason != "pruned":
-            log.notes.append(f"{fam} trial {trial_id} stopped: {stop.reason}")
-        return
+        return TrialOutcome(intermediate=running, aborted=stop.reason)
     except Exception as exc:  # a family's library may fail in many ways; the run goes on
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        log.failed[fam] = f"{type(exc).__name__}: {exc}"
-        log.notes.append(f"{fam} skipped: {type(exc).__name__}: {exc}")
-        del studies[fam]
-        return
-    study.tell(trial, result.score)
-    log.results.append(result)
+        return TrialOutcome(intermediate=running, error=f"{type(exc).__name__}: {exc}")
+    return TrialOutcome(result=result, intermediate=running)
+
+
+def _prune_thresholds(study: Any, folds: int) -> tuple[float | None, ...]:
+    """The median rule of Optuna's ``MedianPruner`` per fold, from the trials completed now."""
+    import optuna
+
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(done) < PRUNE_STARTUP:
+        return ()
+    out: list[float | None] = []
+    for step in range(folds):
+        values = [t.intermediate_values[step] for t in done if step in t.intermediate_values]
+        out.append(
+            float(np.nanpercentile(np.asarray(values, dtype=float), 50))
+            if step >= PRUNE_WARMUP and values
+            else None
+        )
+    return tuple(out)
 
 
 def _by_promise(log: SearchLog, studies: dict[str, Any], greater: bool, step: int) -> Family | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -19,10 +20,12 @@ from sklearn.model_selection import (
     StratifiedGroupKFold,
     StratifiedKFold,
     TimeSeriesSplit,
+    train_test_split,
 )
 
 from tabpipe.config import PipelineSpec, Task
 from tabpipe.data.cleaning import CleaningReport
+from tabpipe.engine import open_engine
 from tabpipe.errors import TabpipeWarning, TrainingError
 from tabpipe.features.frame import FeaturePlan, to_model_frame
 from tabpipe.modeling import metrics
@@ -116,27 +119,46 @@ def train_candidates(
             "training split; a classifier needs at least two. Check the target column or "
             "collect rows of the other class(es)"
         )
-    folds, scheme = make_folds(report.task, y, train, spec)
     ctx = FitContext(
         x=to_model_frame(train, plan),
         y=y,
         task=report.task,
         plan=plan,
-        folds=folds,
+        folds=[],
         metric=metric,
         seed=spec.seed,
         n_jobs=spec.n_jobs if len(train) >= PARALLEL_ROWS else 1,
         n_classes=n_classes,
     )
-    log = search(ctx, tuple(spec.models), budget, trial_cap(spec))
+    rows = tuning_rows(y, report.task, spec)
+    tuning_frame = train if rows is None else train.iloc[rows].reset_index(drop=True)
+    folds, scheme = make_folds(report.task, ctx.y if rows is None else y[rows], tuning_frame, spec)
+    tune = replace(
+        ctx if rows is None else ctx.subset(rows),
+        folds=folds,
+        n_jobs=spec.n_jobs if len(tuning_frame) >= PARALLEL_ROWS else 1,
+    )
+    if rows is not None:
+        scheme += f" on a sample of {len(rows)} of {len(train)} rows"
+    with open_engine(spec.engine) as engine:
+        log = search(
+            tune,
+            tuple(spec.models),
+            budget,
+            trial_cap(spec),
+            engine=engine,
+            parallel_trials=spec.engine.parallel_trials,
+        )
     if not log.results:
+        lost = [n for n in log.notes if " lost: " in n]
         raise TrainingError(
-            "no model could be trained: " + "; ".join(f"{k}: {v}" for k, v in log.failed.items())
+            "no model could be trained: "
+            + "; ".join([*(f"{k}: {v}" for k, v in log.failed.items()), *lost])
         )
     models, candidates = _refit_family_bests(ctx, log, budget)
     oof = {c.name: _oof_of(log, c.trial_id) for c in candidates if c.status == "ok"}
     if spec.selection.ensemble:
-        _add_ensemble(ctx, log, budget, models, candidates, oof)
+        _add_ensemble(ctx, tune, log, budget, models, candidates, oof)
     if log.results[0].seconds > spec.time_budget:
         message = (
             f"the time budget of {spec.time_budget:g} s is too small for any search: the first "
@@ -147,7 +169,7 @@ def train_candidates(
         warnings.warn(message, UndersizedBudgetWarning, stacklevel=2)
     training = TrainReport(
         metric=metric,
-        folds=len(folds),
+        folds=len(tune.folds),
         candidates=candidates,
         validation=scheme,
         trials=[
@@ -167,7 +189,7 @@ def train_candidates(
         budget_seconds=spec.time_budget,
         elapsed_seconds=budget.elapsed,
     )
-    return models, training, _oof_frame(oof, y, report.task)
+    return models, training, _oof_frame(oof, tune.y, report.task)
 
 
 def trial_cap(spec: PipelineSpec) -> int:
@@ -177,6 +199,24 @@ def trial_cap(spec: PipelineSpec) -> int:
     reproducible. On a machine too slow to reach it the budget stops the search first.
     """
     return spec.max_trials or max(MIN_TRIALS, int(spec.time_budget / SECONDS_PER_TRIAL))
+
+
+def tuning_rows(y: np.ndarray, task: Task, spec: PipelineSpec) -> np.ndarray | None:
+    """Row positions of the seeded tuning sample (stratified for classifiers), or None for all.
+
+    The sample keeps the search's memory and time bounded on large data; the final
+    refits use every training row.
+    """
+    n = spec.tuning_sample_rows
+    if n is None or len(y) <= n:
+        return None
+    stratify = None
+    if task != "regression" and spec.split.stratify and np.bincount(y).min() >= 2:
+        stratify = y
+    rows, _ = train_test_split(
+        np.arange(len(y)), train_size=n, random_state=spec.seed, stratify=stratify
+    )
+    return np.sort(np.asarray(rows))
 
 
 def make_folds(
@@ -227,7 +267,7 @@ def _refit_family_bests(
     models: dict[str, Any] = {}
     candidates: list[CandidateResult] = []
     for r in _best_per_family(log, greater):
-        estimate = r.seconds / len(ctx.folds) * 1.4
+        estimate = r.seconds / max(1, len(r.fold_scores)) * 1.4
         base = {
             "name": r.family,
             "family": r.family,
@@ -273,6 +313,7 @@ def _refit_family_bests(
 
 def _add_ensemble(
     ctx: FitContext,
+    tune: FitContext,
     log: SearchLog,
     budget: Budget,
     models: dict[str, Any],
@@ -294,7 +335,7 @@ def _add_ensemble(
     ens_metric = ctx.metric
     if ctx.task != "regression" and not metrics.REGISTRY[ctx.metric].needs_proba:
         ens_metric = "log_loss"
-    weights = caruana([r.oof[covered] for r in pool], ctx.y[covered], ens_metric)
+    weights = caruana([r.oof[covered] for r in pool], tune.y[covered], ens_metric)
     members: list[tuple[str, Any]] = []
     used: list[tuple[TrialResult, float]] = []
     t0 = time.perf_counter()
@@ -303,7 +344,7 @@ def _add_ensemble(
             continue
         if r.trial_id in fitted:
             members.append((fitted[r.trial_id], models[fitted[r.trial_id]]))
-        elif budget.elapsed + r.seconds / len(ctx.folds) * 1.4 <= budget.seconds * 1.05:
+        elif budget.elapsed + r.seconds / len(tune.folds) * 1.4 <= budget.seconds * 1.05:
             members.append((f"{r.family}#{r.trial_id}", refit(ctx, r)))
         else:
             continue
@@ -322,7 +363,7 @@ def _add_ensemble(
         CandidateResult(
             name=ENSEMBLE,
             family=ENSEMBLE,
-            cv_score=metrics.score(ctx.metric, ctx.y[covered], pred),
+            cv_score=metrics.score(ctx.metric, tune.y[covered], pred),
             cv_std=None,
             fit_seconds=sum(r.seconds for r, _ in used) + time.perf_counter() - t0,
             status="ok",
