@@ -42,11 +42,12 @@ def _expected_failures(estimator) -> dict[str, str]:
     return {}
 
 
-@parametrize_with_checks(
-    [FrequencyEncoder(), RareCategoryGrouper(min_count=2), MissingIndicator()],
-    expected_failed_checks=_expected_failures,
-)
+@parametrize_with_checks([FrequencyEncoder(), RareCategoryGrouper(min_count=2), MissingIndicator()])
 def test_sklearn_conformance(estimator, check):
+    # a check that does not apply is skipped, not run as an expected failure
+    reason = _expected_failures(estimator).get(getattr(check, "func", check).__name__)
+    if reason:
+        pytest.skip(reason)
     check(estimator)
 
 
