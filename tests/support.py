@@ -25,6 +25,18 @@ EXAMPLES = ROOT / "examples"
 
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 
+#: The first passenger of the bundled titanic data, as a request row.
+TITANIC_ROW: dict[str, object] = {
+    "Pclass": 3,
+    "Sex": "male",
+    "Age": 22,
+    "SibSp": 1,
+    "Parch": 0,
+    "Fare": 7.25,
+    "Cabin": None,
+    "Embarked": "S",
+}
+
 PG_URL = os.environ.get("TABPIPE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

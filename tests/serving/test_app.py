@@ -14,20 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
+from support import TITANIC_ROW
 from tabpipe.serving.app import create_app
 
 DATA = Path(__file__).parents[1] / "data"
 
-ROW: dict[str, Any] = {
-    "Pclass": 3,
-    "Sex": "male",
-    "Age": 22,
-    "SibSp": 1,
-    "Parch": 0,
-    "Fare": 7.25,
-    "Cabin": None,
-    "Embarked": "S",
-}
+ROW: dict[str, Any] = TITANIC_ROW
 
 
 def records(

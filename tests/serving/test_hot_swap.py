@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from support import TITANIC_ROW
 from tabpipe import api
 from tabpipe.config import build_spec
 from tabpipe.registry import Registry
@@ -21,16 +22,7 @@ from tabpipe.workspace import Workspace
 
 DATA = Path(__file__).parents[1] / "data"
 GRACEFUL = (0, -signal.SIGTERM)
-ROW = {
-    "Pclass": 3,
-    "Sex": "male",
-    "Age": 22,
-    "SibSp": 1,
-    "Parch": 0,
-    "Fare": 7.25,
-    "Cabin": None,
-    "Embarked": "S",
-}
+ROW = TITANIC_ROW
 
 
 @pytest.fixture(scope="module")

@@ -11,23 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support import SharedStore, free_port, wait_until_up
+from support import TITANIC_ROW, SharedStore, free_port, wait_until_up
 from tabpipe.registry import Registry
 from tabpipe.workspace import Workspace
 
 POLL = 0.5
 #: Time allowed past the poll interval to load and warm the new bundle.
 LOAD_MARGIN = 15.0
-ROW = {
-    "Pclass": 3,
-    "Sex": "male",
-    "Age": 22,
-    "SibSp": 1,
-    "Parch": 0,
-    "Fare": 7.25,
-    "Cabin": None,
-    "Embarked": "S",
-}
+ROW = TITANIC_ROW
 
 
 def serve(store: SharedStore) -> tuple[subprocess.Popen[bytes], str]:

@@ -35,6 +35,11 @@ DbOpt = Annotated[
 ]
 
 
+def given(**options: Any) -> dict[str, Any]:
+    """The options the user gave on the command line (those not left at ``None``)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
 @contextmanager
 def errors() -> Iterator[None]:
     """Turn tabpipe errors into a readable message and exit code 1."""

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from tabpipe.cli._common import DbOpt, WorkspaceOpt, err, errors, open_workspace, out
+from tabpipe.cli._common import DbOpt, WorkspaceOpt, err, errors, given, open_workspace, out
 from tabpipe.errors import TabpipeError
 
 app = typer.Typer()
@@ -55,27 +55,15 @@ def run(
     from tabpipe.data.sources.spec import normalize_source
 
     with errors():
-        overrides: dict[str, Any] = {
-            k: v
-            for k, v in {
-                "target": target,
-                "name": name,
-                "task": task,
-                "metric": metric,
-                "time_budget": time_budget,
-                "seed": seed,
-            }.items()
-            if v is not None
-        }
-        engine_flags = {
-            k: v
-            for k, v in {
-                "kind": engine,
-                "address": address,
-                "parallel_trials": parallel_trials,
-            }.items()
-            if v is not None
-        }
+        overrides = given(
+            target=target,
+            name=name,
+            task=task,
+            metric=metric,
+            time_budget=time_budget,
+            seed=seed,
+        )
+        engine_flags = given(kind=engine, address=address, parallel_trials=parallel_trials)
         if source.endswith((".yaml", ".yml")):
             spec = load_spec(source)
             if engine_flags:

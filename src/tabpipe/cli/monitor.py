@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from tabpipe.cli._common import DbOpt, WorkspaceOpt, err, errors, open_workspace, out
+from tabpipe.cli._common import DbOpt, WorkspaceOpt, err, errors, given, open_workspace, out
 from tabpipe.errors import TabpipeError
 
 app = typer.Typer()
@@ -177,17 +177,13 @@ def retrain(
 
     with errors(), open_workspace(workspace, db_url) as ws:
         spec = champion_spec(ws, Registry(ws).resolve(name))
-        overrides = {
-            k: v
-            for k, v in {
-                "window": window,
-                "max_rows": max_rows,
-                "holdout_rows": holdout_rows,
-                "margin": margin,
-                "time_budget": time_budget,
-            }.items()
-            if v is not None
-        }
+        overrides = given(
+            window=window,
+            max_rows=max_rows,
+            holdout_rows=holdout_rows,
+            margin=margin,
+            time_budget=time_budget,
+        )
         if overrides:
             merged = {**spec.retraining.model_dump(), **overrides}
             spec = build_spec({**spec.model_dump(), "retraining": merged}, origin="command line")
