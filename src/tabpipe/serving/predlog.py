@@ -44,6 +44,8 @@ log = logging.getLogger("tabpipe.predlog")
 
 INPUT_PREFIX = "in_"
 PART_GLOB = "part-*.parquet"
+#: The writer builds a part this many records at a time (see :func:`build_table`).
+SLICE_RECORDS = 256
 
 
 class LogSettings(BaseModel):
@@ -287,7 +289,7 @@ class PredictionLog:
         if not records:
             return
         try:
-            table = build_table(self.model, records, self.settings.key_column)
+            table = build_table(self.model, records, self.settings.key_column, yield_gil=True)
             part = write_part(self.folder, table)
             self.stats.written_rows += table.num_rows
             self.stats.parts += 1
@@ -387,8 +389,21 @@ def log_batch(
 
 
 # building the Arrow table ------------------------------------------------------------
-def build_table(model: str, records: list[_Record], key_name: str | None) -> pa.Table:
-    """The Arrow table of ``records``; ``key_name`` is the request column of the user key."""
+def build_table(
+    model: str, records: list[_Record], key_name: str | None, *, yield_gil: bool = False
+) -> pa.Table:
+    """The Arrow table of ``records``; ``key_name`` is the request column of the user key.
+
+    With ``yield_gil`` (the writer thread) the table is built in slices of
+    ``SLICE_RECORDS`` records with a pause between them, so the event loop never
+    waits on this thread for more than a slice's work (about a millisecond) at a time.
+    """
+    if yield_gil and len(records) > SLICE_RECORDS:
+        tables = []
+        for start in range(0, len(records), SLICE_RECORDS):
+            time.sleep(0)  # hand the GIL to the request path, if it waits for it
+            tables.append(build_table(model, records[start : start + SLICE_RECORDS], key_name))
+        return pa.concat_tables(tables, promote_options="permissive")
     ok = [r for r in records if r.error is None and r.prediction is not None]
     bad = [r for r in records if r.error is not None]
     tables = [_ok_table(model, group, key_name) for group in _by_version(ok)]
@@ -405,16 +420,30 @@ def _by_version(records: list[_Record]) -> list[list[_Record]]:
 
 
 def _base_columns(model: str, records: list[_Record]) -> dict[str, pa.Array]:
-    counts = np.array([r.rows for r in records])
-    ts = np.repeat(np.array([r.ts for r in records]) * 1e6, counts).astype("int64")
+    """Per-request values repeated over each request's rows (by Arrow ``take``, not Python)."""
+    counts = np.fromiter((r.rows for r in records), np.int64, len(records))
+    total = int(counts.sum())
+    if total == len(records):  # one row per request, the common case: nothing to repeat
+        rows = np.zeros(total, np.int32)
+        index = None
+    else:
+        index = pa.array(np.repeat(np.arange(len(records)), counts))
+        starts = np.repeat(np.cumsum(counts) - counts, counts)
+        rows = (np.arange(total) - starts).astype(np.int32)
+
+    def per_request(values: list[Any], kind: pa.DataType) -> pa.Array:
+        array = pa.array(values, kind)
+        return array if index is None else array.take(index)
+
+    ts = [int(r.ts * 1e6) for r in records]
     return {
-        "request_id": pa.array(np.repeat([r.request_id for r in records], counts), pa.string()),
-        "row": pa.array(np.concatenate([np.arange(n) for n in counts]), pa.int32()),
-        "ts": pa.array(ts, pa.timestamp("us", tz="UTC")),
-        "model": pa.array([model] * int(counts.sum()), pa.string()),
-        "version": pa.array(np.repeat([r.version for r in records], counts), pa.int32()),
-        "source": pa.array(np.repeat([r.source for r in records], counts), pa.string()),
-        "latency_ms": pa.array(np.repeat([r.latency_ms for r in records], counts), pa.float64()),
+        "request_id": per_request([r.request_id for r in records], pa.string()),
+        "row": pa.array(rows, pa.int32()),
+        "ts": per_request(ts, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+        "model": pa.array([model] * total, pa.string()),
+        "version": per_request([r.version for r in records], pa.int32()),
+        "source": per_request([r.source for r in records], pa.string()),
+        "latency_ms": per_request([r.latency_ms for r in records], pa.float64()),
     }
 
 
@@ -436,11 +465,9 @@ def _ok_table(model: str, records: list[_Record], key_name: str | None) -> pa.Ta
         keys = [k for r in records for k in (r.keys or [None] * r.rows)]
         cols["key"] = pa.array([key_text(k) for k in keys], pa.string())
         cols["key_name"] = pa.array([key_name] * n, pa.string())
-    flags: list[list[str]] = [
-        list(f) for r in records for f in (r.flags or [[] for _ in range(r.rows)])
-    ]
+    flags = _Flags(records, n)
     for spec in manifest.signature.columns:
-        values = np.concatenate([r.feeds[spec.name].reshape(-1) for r in records if r.feeds])
+        values = np.concatenate([r.feeds[spec.name] for r in records if r.feeds]).reshape(-1)
         if spec.kind in ("numeric", "datetime"):  # a datetime is logged as epoch seconds
             numbers = values.astype(np.float64)
             cols[INPUT_PREFIX + spec.name] = pa.array(numbers, from_pandas=True)
@@ -449,7 +476,7 @@ def _ok_table(model: str, records: list[_Record], key_name: str | None) -> pa.Ta
             texts = values.astype(str)
             cols[INPUT_PREFIX + spec.name] = pa.array(texts, pa.string())
             _category_flags(spec.name, texts, spec.categories, flags)
-    cols["flags"] = pa.array(flags, pa.list_(pa.string()))
+    cols["flags"] = flags.array()
     outputs = [v for r in records for v in (r.prediction.values if r.prediction else [])]
     if manifest.task == "regression":
         cols["prediction"] = pa.array(np.asarray(outputs, dtype=np.float64), from_pandas=True)
@@ -463,30 +490,63 @@ def _ok_table(model: str, records: list[_Record], key_name: str | None) -> pa.Ta
     return pa.table(cols)
 
 
+class _Flags:
+    """The ``flags`` list column, built from boolean masks per flag (no Python loop per row).
+
+    A row's flags are those found on the request path (the data contract) first, then
+    one per masked check in the order the checks were added.
+    """
+
+    def __init__(self, records: list[_Record], rows: int) -> None:
+        self.rows = rows
+        self._labels: list[str] = []
+        self._masks: list[np.ndarray] = []
+        self._given: list[tuple[int, str]] = []  # (row, flag) found on the request path
+        offset = 0
+        for rec in records:
+            for i, row_flags in enumerate(rec.flags or ()):
+                self._given += [(offset + i, flag) for flag in row_flags]
+            offset += rec.rows
+
+    def add(self, label: str, mask: np.ndarray) -> None:
+        if mask.any():
+            self._labels.append(label)
+            self._masks.append(mask)
+
+    def array(self) -> pa.Array:
+        labels = np.asarray([flag for _, flag in self._given] + self._labels, dtype=object)
+        given_rows = np.fromiter((row for row, _ in self._given), np.int64, len(self._given))
+        if self._masks:
+            hit_rows, hit_checks = np.nonzero(np.column_stack(self._masks))
+        else:
+            hit_rows = hit_checks = np.zeros(0, np.int64)
+        rows = np.concatenate([given_rows, hit_rows])
+        which = np.concatenate([np.arange(len(self._given)), hit_checks + len(self._given)])
+        order = np.lexsort((which, rows))  # by row, then given flags first, then checks
+        offsets = np.zeros(self.rows + 1, np.int32)
+        np.cumsum(np.bincount(rows, minlength=self.rows), out=offsets[1:])
+        values = pa.array(labels[which[order]].tolist(), pa.string())
+        return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
+
+
 def _numeric_flags(
-    name: str, values: np.ndarray, low: float | None, high: float | None, flags: list[list[str]]
+    name: str, values: np.ndarray, low: float | None, high: float | None, flags: _Flags
 ) -> None:
-    for i in np.flatnonzero(np.isnan(values)):
-        flags[i].append(f"missing:{name}")
+    flags.add(f"missing:{name}", np.isnan(values))
     if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
         return
     with np.errstate(invalid="ignore"):
-        outside = (values < low) | (values > high)
-    for i in np.flatnonzero(outside):
-        flags[i].append(f"range:{name}")
+        flags.add(f"range:{name}", (values < low) | (values > high))
 
 
 def _category_flags(
-    name: str, texts: np.ndarray, categories: list[str] | None, flags: list[list[str]]
+    name: str, texts: np.ndarray, categories: list[str] | None, flags: _Flags
 ) -> None:
     missing = texts == MISSING_CATEGORY
-    for i in np.flatnonzero(missing):
-        flags[i].append(f"missing:{name}")
+    flags.add(f"missing:{name}", missing)
     if not categories:
         return
-    unseen = ~np.isin(texts, np.asarray(categories, dtype=str)) & ~missing
-    for i in np.flatnonzero(unseen):
-        flags[i].append(f"unseen:{name}")
+    flags.add(f"unseen:{name}", ~np.isin(texts, np.asarray(categories, dtype=str)) & ~missing)
 
 
 __all__ = [
