@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -134,3 +135,42 @@ def test_disabled_log_writes_nothing(fresh: Served) -> None:
         r = client.post("/invocations", json={"dataframe_records": records(fresh.frame.iloc[:3])})
         assert r.status_code == 200
     assert not list(log_folder(fresh.root, fresh.name).glob("part-*"))
+
+
+def test_a_part_built_in_slices_equals_one_built_at_once_with_flags_per_row(
+    fresh: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tabpipe.serving import predlog
+
+    version, manifest, (feeds, prediction), _ = _scored(fresh, 3)
+    odd = {**feeds, "temp": feeds["temp"].copy()}
+    odd["temp"][1, 0] = 5.0  # out of the training range in row 1
+    given = [["contract:minimum:hum"], [], ["contract:a:x", "contract:b:y"]]
+
+    def record(i: int, f: Any, flags: Any) -> Any:
+        v: Any = version
+        return predlog._Record(
+            float(i), f"r{i}", v.version, manifest, f, prediction, 1.0, None, "http", None, 3, flags
+        )  # type: ignore[arg-type]
+
+    records = [record(i, *pair) for i, pair in enumerate([(feeds, None), (odd, given)] * 5)]
+    records.insert(4, predlog._Record(9.0, "bad", 1, None, None, None, 1.0, None, "http", "boom"))
+    whole = predlog.build_table(fresh.name, records, None)
+    monkeypatch.setattr(predlog, "SLICE_RECORDS", 3)
+    sliced = predlog.build_table(fresh.name, records, None, yield_gil=True)
+    assert sliced.schema == whole.schema and sliced.num_rows == whole.num_rows == 31
+
+    def rows(table: pa.Table) -> list[dict[str, object]]:
+        return sorted(table.to_pylist(), key=lambda r: (r["request_id"], r["row"]))
+
+    assert rows(sliced) == rows(whole)
+    odd_rows = [r for r in rows(whole) if r["request_id"] == "r1"]
+    assert [r["row"] for r in odd_rows] == [0, 1, 2]
+    assert odd_rows[0]["flags"][0] == "contract:minimum:hum"  # request-path flags come first
+    assert "range:temp" in odd_rows[1]["flags"]
+    assert not any(f.startswith("contract:") for f in odd_rows[1]["flags"])
+    assert odd_rows[2]["flags"][:2] == ["contract:a:x", "contract:b:y"]
+    plain = [r for r in rows(whole) if r["request_id"] == "r0"]
+    assert all(
+        not any(f.startswith(("contract:", "range:temp")) for f in r["flags"]) for r in plain
+    )

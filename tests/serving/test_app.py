@@ -290,3 +290,20 @@ def test_prediction_page_is_served_at_the_root(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200
     assert "Sex" in page.text and "<form" in page.text
+
+
+@pytest.mark.parametrize("load", ["startup", "background"])
+def test_startup_objects_are_frozen_out_of_the_collector_while_serving(
+    settings_factory: Any, ready: Any, load: str
+) -> None:
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    with TestClient(create_app(settings_factory(load=load))) as client:
+        ready(client)
+        assert gc.get_freeze_count() > 0
+        assert records(client, [ROW]).status_code == 200
+    assert gc.get_freeze_count() == 0  # unfrozen at shutdown
+    with TestClient(create_app(settings_factory(freeze_gc=False))) as client:
+        ready(client)
+        assert gc.get_freeze_count() == 0

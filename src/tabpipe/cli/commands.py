@@ -217,6 +217,7 @@ def serve(
             "host": host,
             "port": port,
             "log_level": "warning",
+            "access_log": False,  # tabpipe writes its own (JSON, with the request id)
             "timeout_graceful_shutdown": 30,
         }
         if workers > 1:

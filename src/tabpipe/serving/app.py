@@ -52,8 +52,12 @@ PARQUET_TYPES = frozenset(
 )
 
 
+#: One encoder for every answer (``json.dumps`` with options builds one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(content, separators=(",", ":"), allow_nan=False).encode()
+    body = _ENCODER.encode(content).encode()
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
-import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
 
 from tabpipe.packaging.signature import Checked
@@ -105,10 +105,11 @@ class Metrics:
             for value in prediction.values[:SAMPLED_ROWS]:
                 self.values.observe(float(value))
             return
-        labels, counts = np.unique(
-            np.asarray([str(v) for v in prediction.values]), return_counts=True
-        )
-        for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
+        if n == 1:  # the common case, without a counter nor a numpy reduction
+            self._class(str(prediction.values[0])).inc()
+            self.scores.observe(max(prediction.proba[0].tolist()))
+            return
+        for label, count in collections.Counter(map(str, prediction.values)).items():
             self._class(label).inc(count)
         for p in prediction.proba[:SAMPLED_ROWS].max(axis=1).tolist():
             self.scores.observe(p)

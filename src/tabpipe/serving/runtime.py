@@ -41,8 +41,8 @@ def decide_labels(manifest: Manifest, proba: np.ndarray) -> list[Any]:
     """The predicted classes: by the bundle's threshold for binary models, else argmax."""
     classes = manifest.classes or []
     if manifest.threshold is not None and proba.shape[1] == 2:
-        return [classes[int(hit)] for hit in proba[:, 1] >= manifest.threshold]
-    return [classes[i] for i in proba.argmax(axis=1)]
+        return [classes[hit] for hit in (proba[:, 1] >= manifest.threshold).tolist()]
+    return [classes[i] for i in proba.argmax(axis=1).tolist()]
 
 
 class OnnxPredictor:

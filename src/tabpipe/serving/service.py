@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import time
@@ -104,9 +105,17 @@ class Service:
         )
         return True
 
+    def _freeze(self) -> None:
+        """Startup's objects out of the collector's full passes (see ``freeze_gc``)."""
+        if self.settings.freeze_gc:
+            gc.collect()
+            gc.freeze()
+
     async def _follow(self, load_first: bool) -> None:
-        if load_first and not await self._load():
-            return
+        if load_first:
+            if not await self._load():
+                return
+            self._freeze()
         if self.holder.follows_alias:
             await self.holder.follow(self._swapped)
 
@@ -114,8 +123,10 @@ class Service:
     async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
         """Load (at startup or in the background) and follow the alias; stop on shutdown."""
         background = self.settings.load == "background"
-        if not background and not await self._load():
-            raise NotReadyError(f"cannot serve {self.settings.model!r}: {self.holder.error}")
+        if not background:
+            if not await self._load():
+                raise NotReadyError(f"cannot serve {self.settings.model!r}: {self.holder.error}")
+            self._freeze()
         task = asyncio.create_task(self._follow(load_first=background))
         try:
             yield
@@ -125,6 +136,8 @@ class Service:
                 await task
             self.holder.close()
             self.log.close()
+            if self.settings.freeze_gc:
+                gc.unfreeze()  # what this app held can be collected again
             log.info("server stopped", extra={"event": "stopped"})
 
     # requests ----------------------------------------------------------------
