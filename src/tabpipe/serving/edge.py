@@ -84,16 +84,19 @@ class Edge:
         endpoint = _endpoint(path, self.endpoints)
         self.metrics.observe_request(endpoint, scope["method"], status, elapsed)
         if self.access_log and access.isEnabledFor(logging.INFO):
-            access.info(
-                "request",
-                extra={
-                    "event": "request",
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "path": path,
-                    "status": status,
-                    "ms": round(elapsed * 1000, 3),
-                },
+            extra = {
+                "event": "request",
+                "request_id": request_id,
+                "method": scope["method"],
+                "path": path,
+                "status": status,
+                "ms": round(elapsed * 1000, 3),
+            }
+            # ``access.info`` would also walk the stack to find its caller, once per request
+            access.handle(
+                access.makeRecord(
+                    access.name, logging.INFO, "", 0, "request", (), None, extra=extra
+                )
             )
 
 
