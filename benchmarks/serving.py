@@ -7,7 +7,12 @@ For the champion of each dataset (trained here by ``tabpipe run``):
 2. over HTTP on loopback, one row per request, with wrk in a separate process:
    p50/p99 latency and throughput at 1, 8 and 64 connections, tabpipe and
    ``mlflow models serve`` (of tabpipe's MLflow export) interleaved in the same
-   run, both with one worker, both answering ``POST /invocations``.
+   run, both with one worker, both answering ``POST /invocations``; and, as the
+   floor, a bare FastAPI + onnxruntime endpoint on the same ``model.onnx``
+   (``benchmarks/peers/bare_onnx_app.py``: no validation, metrics, ids nor logs).
+   For tabpipe and the floor, the server's CPU time per request (from
+   ``/proc``) is given too: it moves much less than latency when the machine is
+   shared.
 
 tabpipe's server runs with validation, Prometheus metrics and its JSON access
 log (to a file) switched on. Results replace the "Serving" section of
@@ -38,11 +43,13 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 MLFLOW_BIN = Path.home() / ".cache" / "tabpipe-peers" / "mlflow" / "bin"
+PEERS = Path(__file__).resolve().parent / "peers"
 DATASETS = {
     "titanic": (ROOT / "tests" / "data" / "titanic.csv", "Survived"),
     "churn": (ROOT / "examples" / "data" / "churn.csv", "Churn"),
 }
 CONNECTIONS = (1, 8, 64)
+SYSTEMS = ("tabpipe", "mlflow", "bare")
 SECTION = "## Serving"
 
 
@@ -167,6 +174,40 @@ def start_tabpipe(workspace: Path, name: str, port: int, log: Path) -> subproces
         )
 
 
+def start_bare(bundle: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """The floor: a bare FastAPI + onnxruntime endpoint on the same model.onnx."""
+    env = {**os.environ, "BARE_BUNDLE": str(bundle)}
+    with log.open("wb") as sink:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "bare_onnx_app:create",
+                "--app-dir",
+                str(PEERS),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env=env,
+            stderr=sink,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_mlflow(model: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PATH": f"{MLFLOW_BIN}:{os.environ['PATH']}"}
     with log.open("wb") as sink:
@@ -193,7 +234,10 @@ def start_mlflow(model: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def wrk(url: str, body: str, connections: int, duration: int, tmp: Path) -> dict[str, float]:
+def wrk(
+    url: str, body: str, connections: int, duration: int, tmp: Path, pid: int | None = None
+) -> dict[str, float]:
+    """wrk's figures; with ``pid``, also the server's CPU time per request (``cpu_us``)."""
     script = tmp / "post.lua"
     script.write_text(
         'wrk.method = "POST"\n'
@@ -201,6 +245,7 @@ def wrk(url: str, body: str, connections: int, duration: int, tmp: Path) -> dict
         'wrk.headers["Content-Type"] = "application/json"\n'
     )
     threads = min(connections, 2)
+    cpu_before = cpu_seconds(pid) if pid is not None else 0.0
     done = subprocess.run(
         [
             "wrk",
@@ -221,7 +266,10 @@ def wrk(url: str, body: str, connections: int, duration: int, tmp: Path) -> dict
         text=True,
         check=True,
     )
-    return parse_wrk(done.stdout)
+    result = parse_wrk(done.stdout)
+    if pid is not None:
+        result["cpu_us"] = (cpu_seconds(pid) - cpu_before) / max(result["requests"], 1) * 1e6
+    return result
 
 
 def _ms(text: str) -> float:
@@ -272,40 +320,45 @@ def bench_dataset(
     mlflow_model = tmp / f"{name}-mlflow"
     with Workspace(workspace) as ws:
         export_registered(ws, name, "mlflow", mlflow_model)
-        family = read_manifest(Registry(ws).resolve(name).path).family
+        bundle = Registry(ws).resolve(name).path
+        family = read_manifest(bundle).family
     body = json.dumps({"dataframe_split": {"columns": list(row), "data": [list(row.values())]}})
-    t_port, m_port = free_port(), free_port()
-    t_url, m_url = f"http://127.0.0.1:{t_port}", f"http://127.0.0.1:{m_port}"
-    servers = [
-        start_tabpipe(workspace, name, t_port, tmp / f"{name}-tabpipe.log"),
-        start_mlflow(mlflow_model, m_port, tmp / f"{name}-mlflow.log"),
-    ]
-    http: dict[str, dict[int, dict[str, float]]] = {"tabpipe": {}, "mlflow": {}}
+    ports = {system: free_port() for system in SYSTEMS}
+    urls = {system: f"http://127.0.0.1:{port}" for system, port in ports.items()}
+    servers = {
+        "tabpipe": start_tabpipe(workspace, name, ports["tabpipe"], tmp / f"{name}-tabpipe.log"),
+        "mlflow": start_mlflow(mlflow_model, ports["mlflow"], tmp / f"{name}-mlflow.log"),
+        "bare": start_bare(bundle, ports["bare"], tmp / f"{name}-bare.log"),
+    }
+    http: dict[str, dict[int, dict[str, float]]] = {system: {} for system in SYSTEMS}
     try:
-        wait_ready(t_url, "/v2/health/ready", servers[0])
-        wait_ready(m_url, "/ping", servers[1])
-        for url in (t_url, m_url):  # same answer from both before timing anything
+        wait_ready(urls["tabpipe"], "/v2/health/ready", servers["tabpipe"])
+        wait_ready(urls["mlflow"], "/ping", servers["mlflow"])
+        wait_ready(urls["bare"], "/ping", servers["bare"])
+        for url in urls.values():  # every server answers before timing anything
             r = httpx.post(
                 url + "/invocations", content=body, headers={"content-type": "application/json"}
             )
             assert r.status_code == 200, r.text
         for connections in CONNECTIONS:
-            for system, url in (("tabpipe", t_url), ("mlflow", m_url)):
-                http[system][connections] = wrk(url, body, connections, duration, tmp)
+            for system in SYSTEMS:
+                # mlflow serves from worker processes: its CPU time is not read
+                pid = None if system == "mlflow" else servers[system].pid
+                http[system][connections] = wrk(urls[system], body, connections, duration, tmp, pid)
                 print(name, system, connections, http[system][connections], flush=True)
     finally:
-        for proc in servers:
+        for proc in servers.values():
             stop(proc)
     return local, http, family
 
 
 def targets(results: dict[str, Any]) -> list[str]:
-    """The issue's targets, each with the measured figure and met or not."""
+    """The product targets, each with the measured figure and met or not."""
     out = []
     for name, r in results.items():
         limit = 100 if r["family"] in {"ensemble", "stack"} else 50
         onnx = r["local"]["onnx_p50_us"]
-        t8, m8 = r["http"]["tabpipe"][8], r["http"]["mlflow"][8]
+        t8, m8, b8 = (r["http"][system][8] for system in SYSTEMS)
         ratio = t8["rps"] / m8["rps"] if m8["rps"] else float("inf")
         failed = r["http"]["tabpipe"][64]["failed"]
         out.append(
@@ -314,7 +367,9 @@ def targets(results: dict[str, Any]) -> list[str]:
             f"{t8['p50_ms']:.2f} ms (< 1 ms: {'met' if t8['p50_ms'] < 1 else 'missed'}), "
             f"p99 {t8['p99_ms']:.2f} ms (< 5 ms: {'met' if t8['p99_ms'] < 5 else 'missed'}); "
             f"throughput {ratio:.0f}× mlflow (≥ 30×: {'met' if ratio >= 30 else 'missed'}); "
-            f"failed requests at 64 connections: {failed:.0f} ({'met' if failed == 0 else 'missed'})"
+            f"failed requests at 64 connections: {failed:.0f} ({'met' if failed == 0 else 'missed'}); "
+            f"at 8 connections tabpipe spends {t8['cpu_us'] / b8['cpu_us']:.2f}× the CPU per "
+            "request of the bare endpoint"
         )
     return out
 
@@ -324,7 +379,7 @@ def render(results: dict[str, Any], command: str, duration: int, load: tuple[flo
         SECTION,
         "",
         f"Command: `{command}` (wrk {duration} s per point, one row per request, "
-        "`POST /invocations` with a `dataframe_split` body to both servers, one worker each; "
+        "`POST /invocations` with a `dataframe_split` body to every server, one worker each; "
         "systems interleaved within the run).",
         "",
         "2 cores; wrk runs on the same machine and takes CPU from the servers, so absolute "
@@ -349,11 +404,11 @@ def render(results: dict[str, Any], command: str, duration: int, load: tuple[flo
         )
     lines += [
         "",
-        "Over HTTP on loopback (wrk):",
+        "Over HTTP on loopback (wrk); CPU is the server's CPU time per request:",
         "",
-        "| dataset | connections | tabpipe p50 | tabpipe p99 | tabpipe req/s | failed "
-        "| mlflow p50 | mlflow p99 | mlflow req/s | failed | throughput ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | connections | tabpipe p50 | tabpipe p99 | tabpipe req/s | tabpipe CPU "
+        "| failed | mlflow p50 | mlflow p99 | mlflow req/s | failed | throughput ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         for c in CONNECTIONS:
@@ -361,10 +416,27 @@ def render(results: dict[str, Any], command: str, duration: int, load: tuple[flo
             ratio = t["rps"] / m["rps"] if m["rps"] else float("inf")
             lines.append(
                 f"| {name} | {c} | {t['p50_ms']:.2f} ms | {t['p99_ms']:.2f} ms | {t['rps']:,.0f} "
-                f"| {t['failed']:.0f} | {m['p50_ms']:.2f} ms | {m['p99_ms']:.2f} ms "
-                f"| {m['rps']:,.0f} | {m['failed']:.0f} | {ratio:.0f}× |"
+                f"| {t['cpu_us']:.0f} µs | {t['failed']:.0f} | {m['p50_ms']:.2f} ms "
+                f"| {m['p99_ms']:.2f} ms | {m['rps']:,.0f} | {m['failed']:.0f} | {ratio:.0f}× |"
             )
-    lines += ["", "Against the issue's targets:", "", *targets(results)]
+    lines += [
+        "",
+        "The floor, in the same run: a bare FastAPI + onnxruntime endpoint on the same "
+        "`model.onnx` (`benchmarks/peers/bare_onnx_app.py`; no validation, metrics, request "
+        "ids nor logs):",
+        "",
+        "| dataset | connections | bare p50 | bare p99 | bare req/s | bare CPU "
+        "| tabpipe CPU / bare CPU |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        for c in CONNECTIONS:
+            t, b = r["http"]["tabpipe"][c], r["http"]["bare"][c]
+            lines.append(
+                f"| {name} | {c} | {b['p50_ms']:.2f} ms | {b['p99_ms']:.2f} ms | {b['rps']:,.0f} "
+                f"| {b['cpu_us']:.0f} µs | {t['cpu_us'] / b['cpu_us']:.2f} |"
+            )
+    lines += ["", "Against the product targets:", "", *targets(results)]
     return "\n".join(lines) + "\n"
 
 
