@@ -43,8 +43,8 @@ class ServeSettings(BaseModel):
     freeze_gc: bool = Field(
         True,
         description="Once the model is loaded, take the objects of startup (modules, the model) "
-        "out of the garbage collector's full passes (gc.freeze): each full pass over them "
-        "pauses the server for about 0.1 s, every ten seconds or so under load.",
+        "out of the garbage collector's full passes (gc.freeze): a full pass over them "
+        "pauses the server for 0.1-0.2 s, and one comes every 10,000-20,000 requests.",
     )
     load: Literal["startup", "background"] = Field(
         "startup",
