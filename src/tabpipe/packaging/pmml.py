@@ -1,0 +1,531 @@
+"""PMML export: tabpipe's fitted pipeline restated in PMML-expressible steps, then verified.
+
+JPMML-SkLearn (behind sklearn2pmml) knows scikit-learn's and the boosting libraries'
+estimators, not tabpipe's own transformers. :func:`pmml_pipeline` rebuilds the fitted
+pipeline with the same fitted parameters in steps it does know:
+
+- every input column gets a domain (``ContinuousDomain`` / ``CategoricalDomain``) that
+  replays the column's cleaning rules PMML can state: missing markers and sentinels
+  are missing values, a missing category becomes tabpipe's missing category (``""``,
+  or cleaning's fill value), a missing number cleaning's fill value, numbers are
+  clipped to cleaning's bounds;
+- :class:`~tabpipe.features.encoders.MissingIndicator` becomes scikit-learn's
+  ``MissingIndicator``; ``FrequencyEncoder`` and ``RareCategoryGrouper`` become one
+  ``LookupTransformer`` per column (their fitted tables, their unseen-value defaults);
+  ``SkewPowerTransformer`` one ``ExpressionTransformer`` per skewed column (the
+  Yeo-Johnson formula with the fitted lambda); a binary or continuous
+  ``TargetEncoder`` one ``LookupTransformer`` per column (unseen: the target mean);
+- scikit-learn's imputers, scalers, encoders and polynomial features, and the fitted
+  final estimator (LightGBM, XGBoost, scikit-learn forests, extra trees, histogram
+  gradient boosting, linear models, nearest neighbours) are kept as they are.
+
+What has no PMML form raises :class:`~tabpipe.errors.PackagingError` naming the step or
+the family: datetime expansion, nearest-neighbours imputation, TF-IDF, multiclass target
+encoding, CatBoost, weighted ensembles and calibrated probabilities or a decision
+threshold.
+
+:func:`verify` then scores rows with the written file through a PMML evaluator
+(jpmml-evaluator, a separate Java implementation) and compares with the native pipeline.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from tabpipe.errors import PackagingError
+from tabpipe.packaging.bundle import Manifest
+from tabpipe.packaging.signature import MISSING_CATEGORY, ColumnSpec
+
+#: Largest accepted difference between PMML and native outputs (as for ONNX).
+PMML_TOLERANCE = 1e-4
+#: Families JPMML-SkLearn has no converter for.
+UNSUPPORTED_FAMILIES = {"catboost": "JPMML-SkLearn has no CatBoost converter"}
+_ADVICE = "Use the ONNX or MLflow export instead."
+#: The prefix of an ensemble member's derived field names.
+ENSEMBLE_MEMBER = "member"
+
+
+class PmmlParity(BaseModel):
+    """How the written PMML file compared with the native pipeline."""
+
+    rows: int
+    max_difference: float
+    tolerance: float
+    evaluator: str
+
+
+def refuse(manifest: Manifest, what: str) -> PackagingError:
+    return PackagingError(
+        f"the {manifest.family!r} model {manifest.name!r} cannot be expressed in PMML: {what}. "
+        + _ADVICE
+    )
+
+
+# Building the PMML pipeline ----------------------------------------------------------------
+def pmml_pipeline(pipeline: Any, manifest: Manifest) -> Any:
+    """A ``PMMLPipeline`` of PMML-expressible steps equivalent to the fitted ``pipeline``."""
+    from sklearn2pmml.pipeline import PMMLPipeline
+
+    from tabpipe.modeling.decision import CalibratedModel
+    from tabpipe.modeling.ensemble import WeightedEnsembleClassifier, WeightedEnsembleRegressor
+
+    if manifest.family in UNSUPPORTED_FAMILIES:
+        raise refuse(manifest, UNSUPPORTED_FAMILIES[manifest.family])
+    if isinstance(pipeline, CalibratedModel):
+        raise refuse(
+            manifest,
+            f"calibrated probabilities ({pipeline.method}) and the decision threshold "
+            f"({pipeline.threshold}) are not carried into PMML; train with "
+            "'calibration: none' and 'threshold: {objective: none}' for a PMML-exportable model",
+        )
+    if isinstance(pipeline, WeightedEnsembleClassifier | WeightedEnsembleRegressor):
+        model: Any = _voting(pipeline, manifest)
+    else:
+        model = _member(pipeline, manifest, "the pipeline")
+    pmml = PMMLPipeline([("domain", _domains(manifest)), ("model", model)])
+    pmml.active_fields = np.asarray(manifest.signature.names, dtype=object)
+    pmml.target_fields = np.asarray([manifest.target], dtype=object)
+    return pmml
+
+
+def _member(pipeline: Any, manifest: Manifest, which: str, prefix: str = "") -> Any:
+    """One fitted ``Pipeline(features, model)`` with its feature steps translated."""
+    import copy
+
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
+        raise refuse(manifest, f"{which} is a {type(pipeline).__name__}, not features + model")
+    (_, features), (_, model) = pipeline.steps
+    if not isinstance(features, ColumnTransformer):
+        raise refuse(manifest, f"{which} starts with {type(features).__name__}")
+    family = type(model).__name__
+    if family.startswith("CatBoost"):
+        raise refuse(manifest, f"{which} is a {family}: {UNSUPPORTED_FAMILIES['catboost']}")
+    out = copy.copy(pipeline)
+    out.steps = [("features", _column_transformer(features, manifest, prefix)), ("model", model)]
+    return out
+
+
+def _voting(ensemble: Any, manifest: Manifest) -> Any:
+    """The weighted ensemble as scikit-learn's soft voting (JPMML: a weighted-average
+    mining model), each member a translated pipeline."""
+    from sklearn.ensemble import VotingClassifier, VotingRegressor
+    from sklearn.preprocessing import LabelEncoder
+    from sklearn.utils import Bunch
+
+    from tabpipe.modeling.ensemble import WeightedEnsembleClassifier
+
+    names = [f"{ENSEMBLE_MEMBER}{i}" for i in range(len(ensemble.estimators_))]
+    members = [
+        _member(m, manifest, f"ensemble member {i} ({type(m[-1]).__name__})", f"{names[i]}/")
+        for i, m in enumerate(ensemble.estimators_)
+    ]
+    weights = [float(w) for w in ensemble.weights_]
+    voting: Any
+    if isinstance(ensemble, WeightedEnsembleClassifier):
+        voting = VotingClassifier(list(zip(names, members, strict=True)), voting="soft")
+        voting.le_ = LabelEncoder().fit(ensemble.classes_)
+        voting.classes_ = voting.le_.classes_
+    else:
+        voting = VotingRegressor(list(zip(names, members, strict=True)))
+    voting.weights = weights
+    voting.estimators_ = members
+    voting.named_estimators_ = Bunch(**dict(zip(names, members, strict=True)))
+    return voting
+
+
+def _domains(manifest: Manifest) -> Any:
+    """One domain per input column, fitted (on one placeholder row) with no value list."""
+    from sklearn.compose import ColumnTransformer
+
+    parts = []
+    row: dict[str, list[Any]] = {}
+    for col in manifest.signature.columns:
+        if col.kind == "numeric":
+            parts.append((col.name, _continuous(col), [col.name]))
+            row[col.name] = [col.median if col.median is not None else 0.0]
+        elif col.kind == "categorical":
+            parts.append((col.name, _categorical(col), [col.name]))
+            row[col.name] = [(col.categories or ["x"])[0]]
+        else:
+            raise refuse(manifest, f"the {col.kind} input column {col.name!r} has no PMML form")
+    domains = ColumnTransformer(parts, remainder="drop")
+    domains.fit(pd.DataFrame(row))
+    return domains
+
+
+def _continuous(col: ColumnSpec) -> Any:
+    from sklearn2pmml.decoration import ContinuousDomain
+
+    rules = col.rules
+    options: dict[str, Any] = {}
+    if rules is not None:
+        if rules.sentinels:
+            options["missing_values"] = list(rules.sentinels)
+        if rules.fill_number is not None:
+            options["missing_value_treatment"] = "as_value"
+            options["missing_value_replacement"] = rules.fill_number
+        if rules.lower is not None or rules.upper is not None:
+            options["outlier_treatment"] = "as_extreme_values"
+            options["low_value"] = -math.inf if rules.lower is None else rules.lower
+            options["high_value"] = math.inf if rules.upper is None else rules.upper
+    return ContinuousDomain(with_data=False, invalid_value_treatment="as_is", **options)
+
+
+def _categorical(col: ColumnSpec) -> Any:
+    from sklearn2pmml.decoration import CategoricalDomain
+
+    rules = col.rules
+    markers = [m for m in (rules.missing_markers if rules else []) if m != MISSING_CATEGORY]
+    fill = rules.fill_category if rules and rules.fill_category is not None else MISSING_CATEGORY
+    return CategoricalDomain(
+        with_data=False,
+        missing_values=markers or None,
+        missing_value_treatment="as_value",
+        missing_value_replacement=fill,
+        invalid_value_treatment="as_is",
+    )
+
+
+def _column_transformer(features: Any, manifest: Manifest, prefix: str) -> Any:
+    """A copy of the fitted ColumnTransformer with each branch translated."""
+    import copy
+
+    out = copy.copy(features)
+    out.transformers_ = [
+        (name, _translate(step, f"{prefix}{name}", manifest), columns)
+        for name, step, columns in features.transformers_
+    ]
+    return out
+
+
+def _translate(step: Any, branch: str, manifest: Manifest) -> Any:
+    """``step`` itself when JPMML knows it, else a PMML-expressible equivalent."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import (
+        FunctionTransformer,
+        OneHotEncoder,
+        OrdinalEncoder,
+        PolynomialFeatures,
+        StandardScaler,
+        TargetEncoder,
+    )
+
+    from tabpipe.features import encoders
+    from tabpipe.features.numeric import SkewPowerTransformer
+
+    if isinstance(step, str):  # "passthrough" or "drop"
+        return step
+    if isinstance(step, Pipeline):
+        import copy
+
+        out = copy.copy(step)
+        out.steps = [(n, _translate(s, f"{branch}/{n}", manifest)) for n, s in step.steps]
+        return out
+    if isinstance(step, ColumnTransformer):
+        return _column_transformer(step, manifest, f"{branch}/")
+    if isinstance(step, FunctionTransformer) and step.func is None:
+        return "passthrough"  # how a fitted ColumnTransformer keeps "passthrough"
+    if isinstance(step, OneHotEncoder):
+        return step  # binary indicators, no derived fields of their own
+    in_member = branch.startswith(ENSEMBLE_MEMBER)
+    if isinstance(step, OrdinalEncoder):
+        if not in_member:
+            return step
+        tables = [
+            ({str(c): float(k) for k, c in enumerate(cats)}, -1.0) for cats in step.categories_
+        ]
+        return _lookups(tables, float, branch)
+    if isinstance(step, SimpleImputer | StandardScaler | PolynomialFeatures):
+        return _expressed(step, branch, manifest) if in_member else step
+    if isinstance(step, encoders.MissingIndicator):
+        if in_member:
+            missing = ["1.0 if pandas.isnull(X[0]) else 0.0"] * int(step.n_features_in_)
+            return _expressions(missing, branch)
+        return _missing_indicator(int(step.n_features_in_))
+    if isinstance(step, encoders.FrequencyEncoder):
+        return _lookups([(t, 0.0) for t in step.frequencies_], float, branch)
+    if isinstance(step, encoders.RareCategoryGrouper):
+        if step.unseen == "error":
+            raise refuse(manifest, f"step {branch!r} refuses unseen categories (unseen='error')")
+        fallback = encoders.RARE if step.unseen == "rare" else MISSING_CATEGORY
+        tables = [(step.mapping(j), fallback) for j in range(len(step.kept_))]
+        return _lookups(tables, str, branch)
+    if isinstance(step, SkewPowerTransformer):
+        return _power(step, branch)
+    if isinstance(step, TargetEncoder):
+        if step.target_type_ == "multiclass":
+            raise refuse(manifest, f"step {branch!r}: multiclass target encoding")
+        tables = [
+            (
+                {str(c): float(v) for c, v in zip(cats, enc, strict=True)},
+                float(step.target_mean_),
+            )
+            for cats, enc in zip(step.categories_, step.encodings_, strict=True)
+        ]
+        return _lookups(tables, float, branch)
+    raise refuse(manifest, f"step {branch!r} ({type(step).__name__}) has no PMML equivalent")
+
+
+def _missing_indicator(width: int) -> Any:
+    from sklearn.impute import MissingIndicator
+
+    indicator = MissingIndicator(features="all", missing_values=np.nan)
+    return indicator.fit(np.full((1, width), np.nan))
+
+
+def _lookups(tables: Sequence[tuple[dict[str, Any], Any]], kind: type, branch: str) -> Any:
+    """One ``LookupTransformer`` per column, side by side."""
+    from sklearn2pmml.preprocessing import LookupTransformer
+
+    parts = [
+        (
+            f"lookup{j}",
+            _named(LookupTransformer(mapping=dict(table), default_value=kind(default)), branch, j),
+            [j],
+        )
+        for j, (table, default) in enumerate(tables)
+    ]
+    return _fitted_side_by_side(parts, len(tables), str if kind is str else object)
+
+
+def _expressed(step: Any, branch: str, manifest: Manifest) -> Any:
+    """A numeric scikit-learn step as one named expression per output column.
+
+    Ensemble members derive fields from the same inputs, and PMML field names must be
+    unique: JPMML names these steps' fields after their inputs, so in a member they are
+    restated as expressions with names of their own.
+    """
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import StandardScaler
+
+    if isinstance(step, SimpleImputer):
+        if step.add_indicator or not np.all(np.isfinite(step.statistics_.astype(float))):
+            raise refuse(manifest, f"step {branch!r}: an imputer without a value per column")
+        return _expressions(["X[0]"] * len(step.statistics_), branch, list(step.statistics_))
+    if isinstance(step, StandardScaler):
+        mean = step.mean_ if step.with_mean else np.zeros(step.n_features_in_)
+        scale = step.scale_ if step.with_std else np.ones(step.n_features_in_)
+        return _expressions(
+            [f"(X[0] - {float(m)!r}) / {float(s)!r}" for m, s in zip(mean, scale, strict=True)],
+            branch,
+        )
+    powers = step.powers_
+    if step.include_bias or powers.max() > 1:
+        raise refuse(manifest, f"step {branch!r}: polynomial features beyond pairwise products")
+    parts = []
+    for k, row in enumerate(powers):
+        used = [int(j) for j in np.flatnonzero(row)]
+        expr = " * ".join(f"X[{i}]" for i in range(len(used)))
+        parts.append((f"term{k}", _named(_expression(expr), branch, k), used))
+    return _fitted_side_by_side(parts, int(step.n_features_in_), float)
+
+
+def _expression(expr: str, missing: Any = None) -> Any:
+    from sklearn2pmml.preprocessing import ExpressionTransformer
+
+    return ExpressionTransformer(expr, map_missing_to=missing)
+
+
+def _expressions(exprs: list[str], branch: str, missing: list[Any] | None = None) -> Any:
+    """One named expression per column, side by side (``missing``: per-column value
+    for a missing input)."""
+    parts = [
+        (
+            f"expr{j}",
+            _named(_expression(e, None if missing is None else float(missing[j])), branch, j),
+            [j],
+        )
+        for j, e in enumerate(exprs)
+    ]
+    return _fitted_side_by_side(parts, len(exprs), float)
+
+
+def _named(transformer: Any, branch: str, j: int) -> Any:
+    """``transformer`` with an output field name of its own (fields must be unique)."""
+    from sklearn2pmml.decoration import Alias
+
+    return Alias(transformer, name=f"{branch}/{j}", prefit=True)
+
+
+def _power(step: Any, branch: str) -> Any:
+    """Yeo-Johnson per skewed column with the fitted lambda; the others pass through."""
+    from sklearn2pmml.preprocessing import ExpressionTransformer
+
+    parts: list[tuple[str, Any, list[int]]] = []
+    for j, lam in enumerate(step.lambdas_):
+        if np.isnan(lam):
+            parts.append((f"power{j}", "passthrough", [j]))
+            continue
+        expression = ExpressionTransformer(_yeo_johnson(float(lam)))
+        parts.append((f"power{j}", _named(expression, branch, j), [j]))
+    return _fitted_side_by_side(parts, len(step.lambdas_), float)
+
+
+def _yeo_johnson(lam: float) -> str:
+    """The Yeo-Johnson transform of ``X[0]`` as a sklearn2pmml expression."""
+    from tabpipe.features.numeric import EPS
+
+    x = "X[0]"
+    if abs(lam) < EPS:
+        pos = f"numpy.log1p({x})"
+    else:
+        pos = f"(numpy.power({x} + 1.0, {lam!r}) - 1.0) / {lam!r}"
+    if abs(lam - 2.0) > EPS:
+        neg = f"-(numpy.power(1.0 - {x}, {2.0 - lam!r}) - 1.0) / {2.0 - lam!r}"
+    else:
+        neg = f"-numpy.log1p(-{x})"
+    return f"({pos}) if {x} >= 0.0 else ({neg})"
+
+
+def _fitted_side_by_side(parts: list[tuple[str, Any, list[int]]], width: int, kind: Any) -> Any:
+    """A ColumnTransformer over positional columns, fitted on one placeholder row."""
+    from sklearn.compose import ColumnTransformer
+
+    sample = np.zeros((1, width)) if kind is float else np.full((1, width), "x", dtype=object)
+    joined = ColumnTransformer(parts, remainder="drop")
+    with np.errstate(all="ignore"):
+        joined.fit(sample)
+    return joined
+
+
+# Converting and verifying -------------------------------------------------------------------
+def convert(pipeline: Any, manifest: Manifest, path: Path) -> None:
+    """Write ``path`` (PMML) from the fitted ``pipeline``; the converter's reason on failure."""
+    import contextlib
+    import io
+
+    try:
+        from sklearn2pmml import sklearn2pmml
+    except ImportError as exc:
+        raise PackagingError(
+            "PMML export needs sklearn2pmml and a Java runtime: pip install 'tabpipe[pmml]'"
+        ) from exc
+    pmml = pmml_pipeline(pipeline, manifest)
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+            sklearn2pmml(pmml, str(path))
+    except Exception as exc:
+        reason = _java_reason(captured.getvalue()) or str(exc)
+        raise refuse(manifest, f"sklearn2pmml failed: {reason}") from exc
+
+
+def _java_reason(text: str) -> str | None:
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if "Exception:" in line:
+            reason = line.split("Exception:", 1)[1].strip()
+            if i + 2 < len(lines) and lines[i + 1].strip() == "Solution:":
+                reason += f" ({lines[i + 2].strip()})"
+            return reason
+    return None
+
+
+def edge_rows(manifest: Manifest) -> dict[str, list[Any]]:
+    """Rows that exercise missing values, the training range's ends and every category."""
+    columns = manifest.signature.columns
+    width = max([len(c.categories or []) for c in columns] + [3]) + 2
+    rows: dict[str, list[Any]] = {}
+    for col in columns:
+        if col.kind == "numeric":
+            values: list[Any] = [col.minimum, col.median, col.maximum, None]
+            values += list(col.rules.sentinels) if col.rules else []
+            if col.minimum is not None and col.maximum is not None:
+                span = col.maximum - col.minimum
+                values += [col.minimum - span, col.maximum + span]
+        else:
+            values = [*(col.categories or []), None, "a value never seen in training"]
+        rows[col.name] = [values[i % len(values)] for i in range(width)]
+    return rows
+
+
+def verify(path: Path, pipeline: Any, manifest: Manifest, rows: dict[str, list[Any]]) -> PmmlParity:
+    """Score ``rows`` (raw values) with the PMML file and the native pipeline; compare."""
+    try:
+        from jpmml_evaluator import make_evaluator
+    except ImportError as exc:
+        raise PackagingError(
+            "PMML export verifies the file with a PMML evaluator: pip install 'tabpipe[pmml]'"
+        ) from exc
+    feeds = manifest.signature.to_feeds(rows)
+    frame = pd.DataFrame({k: v.reshape(-1) for k, v in feeds.items()})
+    classifier = manifest.task != "regression"
+    native = np.asarray(
+        pipeline.predict_proba(frame) if classifier else pipeline.predict(frame), dtype=np.float64
+    )
+    evaluator = make_evaluator(str(path)).verify()
+    scored = evaluator.evaluateAll(_pmml_input(rows, frame, manifest))
+    if classifier:
+        names = [f"probability({c})" for c in pipeline.classes_]
+    else:
+        names = [manifest.target]
+    missing = [n for n in names if n not in scored.columns]
+    if missing:
+        raise refuse(manifest, f"the PMML file has no output {missing[0]!r}")
+    converted = scored[names].to_numpy(dtype=np.float64).reshape(native.shape)
+    from tabpipe.packaging.onnx import parity
+
+    difference = parity(native, converted)
+    result = PmmlParity(
+        rows=len(frame),
+        max_difference=difference,
+        tolerance=PMML_TOLERANCE,
+        evaluator=f"jpmml_evaluator {_version('jpmml_evaluator')}",
+    )
+    if not difference <= PMML_TOLERANCE:
+        raise PackagingError(
+            f"PMML predictions of {manifest.name!r} differ from the native pipeline by "
+            f"{difference:.3g} (tolerance {PMML_TOLERANCE}) on {len(frame)} rows; "
+            f"the PMML export was not written. {_ADVICE}"
+        )
+    return result
+
+
+def _pmml_input(
+    rows: dict[str, list[Any]], frame: pd.DataFrame, manifest: Manifest
+) -> pd.DataFrame:
+    """The rows as a PMML consumer sends them: numbers as given (the file replays the
+    cleaning rules it can state), categories as text, a missing value as missing."""
+    out: dict[str, list[Any]] = {}
+    for col in manifest.signature.columns:
+        fed = frame[col.name].tolist()
+        if col.kind == "numeric":
+            out[col.name] = [
+                float(raw) if _is_number(raw) else (None if math.isnan(f) else float(f))
+                for raw, f in zip(rows[col.name], fed, strict=True)
+            ]
+        else:
+            out[col.name] = [
+                None if raw is None or f == MISSING_CATEGORY else f
+                for raw, f in zip(rows[col.name], fed, strict=True)
+            ]
+    return pd.DataFrame(out, dtype=object)
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, int | float | np.integer | np.floating)
+        and not isinstance(value, bool | np.bool_)
+        and not math.isnan(float(value))
+    )
+
+
+def _version(package: str) -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
