@@ -31,7 +31,7 @@ threshold.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -260,8 +260,8 @@ def _translate(step: Any, branch: str, manifest: Manifest) -> Any:
         if step.unseen == "error":
             raise refuse(manifest, f"step {branch!r} refuses unseen categories (unseen='error')")
         fallback = encoders.RARE if step.unseen == "rare" else MISSING_CATEGORY
-        tables = [(step.mapping(j), fallback) for j in range(len(step.kept_))]
-        return _lookups(tables, str, branch)
+        groups = [(step.mapping(j), fallback) for j in range(len(step.kept_))]
+        return _lookups(groups, str, branch)
     if isinstance(step, SkewPowerTransformer):
         return _power(step, branch)
     if isinstance(step, TargetEncoder):
@@ -285,7 +285,7 @@ def _missing_indicator(width: int) -> Any:
     return indicator.fit(np.full((1, width), np.nan))
 
 
-def _lookups(tables: Sequence[tuple[dict[str, Any], Any]], kind: type, branch: str) -> Any:
+def _lookups(tables: Sequence[tuple[Mapping[str, Any], Any]], kind: type, branch: str) -> Any:
     """One ``LookupTransformer`` per column, side by side."""
     from sklearn2pmml.preprocessing import LookupTransformer
 
@@ -419,6 +419,13 @@ def convert(pipeline: Any, manifest: Manifest, path: Path) -> None:
             sklearn2pmml(pmml, str(path))
     except Exception as exc:
         reason = _java_reason(captured.getvalue()) or str(exc)
+        if "Scikit-Learn version" in reason:
+            raise PackagingError(
+                f"sklearn2pmml {_version('sklearn2pmml')} cannot convert models under the "
+                f"installed scikit-learn: {reason}. Export PMML from an environment with the "
+                "scikit-learn version it names (tabpipe accepts scikit-learn>=1.9.0), or use "
+                "the ONNX or MLflow export."
+            ) from exc
         raise refuse(manifest, f"sklearn2pmml failed: {reason}") from exc
 
 
@@ -467,10 +474,7 @@ def verify(path: Path, pipeline: Any, manifest: Manifest, rows: dict[str, list[A
     )
     evaluator = make_evaluator(str(path)).verify()
     scored = evaluator.evaluateAll(_pmml_input(rows, frame, manifest))
-    if classifier:
-        names = [f"probability({c})" for c in pipeline.classes_]
-    else:
-        names = [manifest.target]
+    names = [f"probability({c})" for c in pipeline.classes_] if classifier else [manifest.target]
     missing = [n for n in names if n not in scored.columns]
     if missing:
         raise refuse(manifest, f"the PMML file has no output {missing[0]!r}")
