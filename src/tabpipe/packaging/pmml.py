@@ -79,17 +79,20 @@ def pmml_pipeline(pipeline: Any, manifest: Manifest) -> Any:
     if manifest.family in UNSUPPORTED_FAMILIES:
         raise refuse(manifest, UNSUPPORTED_FAMILIES[manifest.family])
     if isinstance(pipeline, CalibratedModel):
+        applied = [f"{pipeline.method} calibration"] if pipeline.method else []
+        if pipeline.threshold is not None:
+            applied.append(f"the decision threshold {pipeline.threshold:.4g}")
         raise refuse(
             manifest,
-            f"calibrated probabilities ({pipeline.method}) and the decision threshold "
-            f"({pipeline.threshold}) are not carried into PMML; train with "
-            "'calibration: none' and 'threshold: {objective: none}' for a PMML-exportable model",
+            f"{' and '.join(applied)} would be lost in PMML; train with 'calibration: none' "
+            "and 'threshold: {objective: none}' for a model PMML can express",
         )
+    domains = _domains(manifest)  # refuses input kinds PMML cannot take first
     if isinstance(pipeline, WeightedEnsembleClassifier | WeightedEnsembleRegressor):
         model: Any = _voting(pipeline, manifest)
     else:
         model = _member(pipeline, manifest, "the pipeline")
-    pmml = PMMLPipeline([("domain", _domains(manifest)), ("model", model)])
+    pmml = PMMLPipeline([("domain", domains), ("model", model)])
     pmml.active_fields = np.asarray(manifest.signature.names, dtype=object)
     pmml.target_fields = np.asarray([manifest.target], dtype=object)
     return pmml
@@ -313,7 +316,9 @@ def _expressed(step: Any, branch: str, manifest: Manifest) -> Any:
     if isinstance(step, SimpleImputer):
         if step.add_indicator or not np.all(np.isfinite(step.statistics_.astype(float))):
             raise refuse(manifest, f"step {branch!r}: an imputer without a value per column")
-        return _expressions(["X[0]"] * len(step.statistics_), branch, list(step.statistics_))
+        return _expressions(
+            [f"{float(v)!r} if pandas.isnull(X[0]) else X[0]" for v in step.statistics_], branch
+        )
     if isinstance(step, StandardScaler):
         mean = step.mean_ if step.with_mean else np.zeros(step.n_features_in_)
         scale = step.scale_ if step.with_std else np.ones(step.n_features_in_)
@@ -327,28 +332,23 @@ def _expressed(step: Any, branch: str, manifest: Manifest) -> Any:
     parts = []
     for k, row in enumerate(powers):
         used = [int(j) for j in np.flatnonzero(row)]
+        if len(used) == 1:  # a column itself
+            parts.append((f"term{k}", "passthrough", used))
+            continue
         expr = " * ".join(f"X[{i}]" for i in range(len(used)))
         parts.append((f"term{k}", _named(_expression(expr), branch, k), used))
     return _fitted_side_by_side(parts, int(step.n_features_in_), float)
 
 
-def _expression(expr: str, missing: Any = None) -> Any:
+def _expression(expr: str) -> Any:
     from sklearn2pmml.preprocessing import ExpressionTransformer
 
-    return ExpressionTransformer(expr, map_missing_to=missing)
+    return ExpressionTransformer(expr)
 
 
-def _expressions(exprs: list[str], branch: str, missing: list[Any] | None = None) -> Any:
-    """One named expression per column, side by side (``missing``: per-column value
-    for a missing input)."""
-    parts = [
-        (
-            f"expr{j}",
-            _named(_expression(e, None if missing is None else float(missing[j])), branch, j),
-            [j],
-        )
-        for j, e in enumerate(exprs)
-    ]
+def _expressions(exprs: list[str], branch: str) -> Any:
+    """One named expression per column, side by side."""
+    parts = [(f"expr{j}", _named(_expression(e), branch, j), [j]) for j, e in enumerate(exprs)]
     return _fitted_side_by_side(parts, len(exprs), float)
 
 
@@ -430,14 +430,16 @@ def convert(pipeline: Any, manifest: Manifest, path: Path) -> None:
 
 
 def _java_reason(text: str) -> str | None:
+    """The root cause the converter printed (its last exception) and its suggested fix."""
     lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if "Exception:" in line:
-            reason = line.split("Exception:", 1)[1].strip()
-            if i + 2 < len(lines) and lines[i + 1].strip() == "Solution:":
-                reason += f" ({lines[i + 2].strip()})"
-            return reason
-    return None
+    found = [i for i, line in enumerate(lines) if "Exception:" in line]
+    if not found:
+        return None
+    i = found[-1]
+    reason = lines[i].split("Exception:", 1)[1].strip()
+    if i + 2 < len(lines) and lines[i + 1].strip() == "Solution:":
+        reason += f" ({lines[i + 2].strip()})"
+    return reason
 
 
 def edge_rows(manifest: Manifest) -> dict[str, list[Any]]:
