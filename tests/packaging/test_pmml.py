@@ -97,7 +97,7 @@ CASES = {
     # rare-category grouping, target and frequency encoding, pairwise products
     "adult": ("adult_census.csv", "income", {"models": ["linear", "xgboost"]}),
     # multiclass: scikit-learn trees on imputed numbers and ordinal codes
-    "penguins": ("penguins.csv", "species", {"models": ["random_forest", "knn"]}),
+    "penguins": ("penguins.csv", "species", {"models": ["random_forest", "extra_trees"]}),
 }
 
 
@@ -144,22 +144,30 @@ def test_a_trained_model_exports_to_pmml_that_scores_like_the_native_pipeline(
     )
 
 
+REFUSED = {
+    "catboost": ("titanic.csv", "Survived", r"'catboost'.*no CatBoost converter"),
+    "knn": ("penguins.csv", "species", r"'knn'.*majority class, not class probabilities"),
+}
+
+
 @pytest.mark.slow
-def test_a_model_pmml_cannot_express_is_refused_naming_the_family(
-    converter: None, tmp_path: Path
+@pytest.mark.parametrize("family", list(REFUSED))
+def test_a_family_pmml_cannot_express_is_refused_by_name(
+    converter: None, tmp_path: Path, family: str
 ) -> None:
+    data, target, message = REFUSED[family]
     summary = train(
         tmp_path / "ws",
-        DATA / "titanic.csv",
-        "Survived",
-        models=["catboost"],
+        DATA / data,
+        target,
+        models=[family],
         max_trials=2,
         calibration="none",
         selection={"ensemble": False},
     )
     with (
         Workspace(tmp_path / "ws") as ws,
-        pytest.raises(PackagingError, match=r"catboost.*no CatBoost converter.*ONNX or MLflow"),
+        pytest.raises(PackagingError, match=message + r".*Use the ONNX or MLflow export"),
     ):
         export_registered(ws, summary.name, "pmml", tmp_path / "pmml")
     assert not (tmp_path / "pmml").exists()

@@ -46,7 +46,11 @@ from tabpipe.packaging.signature import MISSING_CATEGORY, ColumnSpec
 #: Largest accepted difference between PMML and native outputs (as for ONNX).
 PMML_TOLERANCE = 1e-4
 #: Families JPMML-SkLearn has no converter for.
-UNSUPPORTED_FAMILIES = {"catboost": "JPMML-SkLearn has no CatBoost converter"}
+UNSUPPORTED_FAMILIES = {
+    "catboost": "JPMML-SkLearn has no CatBoost converter",
+    "knn": "JPMML-SkLearn's nearest-neighbours classifier gives the majority class, "
+    "not class probabilities",
+}
 _ADVICE = "Use the ONNX or MLflow export instead."
 #: The prefix of an ensemble member's derived field names.
 ENSEMBLE_MEMBER = "member"
@@ -76,7 +80,9 @@ def pmml_pipeline(pipeline: Any, manifest: Manifest) -> Any:
     from tabpipe.modeling.decision import CalibratedModel
     from tabpipe.modeling.ensemble import WeightedEnsembleClassifier, WeightedEnsembleRegressor
 
-    if manifest.family in UNSUPPORTED_FAMILIES:
+    if manifest.family == "catboost" or (
+        manifest.family == "knn" and manifest.task != "regression"
+    ):
         raise refuse(manifest, UNSUPPORTED_FAMILIES[manifest.family])
     if isinstance(pipeline, CalibratedModel):
         applied = [f"{pipeline.method} calibration"] if pipeline.method else []
@@ -113,6 +119,8 @@ def _member(pipeline: Any, manifest: Manifest, which: str, prefix: str = "") -> 
     family = type(model).__name__
     if family.startswith("CatBoost"):
         raise refuse(manifest, f"{which} is a {family}: {UNSUPPORTED_FAMILIES['catboost']}")
+    if family == "KNeighborsClassifier":
+        raise refuse(manifest, f"{which} is a {family}: {UNSUPPORTED_FAMILIES['knn']}")
     out = copy.copy(pipeline)
     out.steps = [("features", _column_transformer(features, manifest, prefix)), ("model", model)]
     return out
