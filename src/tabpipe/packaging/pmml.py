@@ -122,8 +122,48 @@ def _member(pipeline: Any, manifest: Manifest, which: str, prefix: str = "") -> 
     if family == "KNeighborsClassifier":
         raise refuse(manifest, f"{which} is a {family}: {UNSUPPORTED_FAMILIES['knn']}")
     out = copy.copy(pipeline)
-    out.steps = [("features", _column_transformer(features, manifest, prefix)), ("model", model)]
+    steps = [("features", _column_transformer(features, manifest, prefix))]
+    if family.startswith("LGBM"):
+        zeros = _lightgbm_missing_as_zero(model)
+        if zeros:
+            width = int(model.n_features_in_)
+            steps.append(("lightgbm_missing", _zero_missing(zeros, width, f"{prefix}lightgbm")))
+    out.steps = [*steps, ("model", model)]
     return out
+
+
+def _lightgbm_missing_as_zero(model: Any) -> list[int]:
+    """Features LightGBM splits on with ``missing_type`` None (no missing value in
+    training): LightGBM reads a missing value there as 0, PMML's tree as "no branch
+    matches"."""
+    found: set[int] = set()
+
+    def walk(node: dict[str, Any]) -> None:
+        if "split_feature" in node:
+            if node.get("missing_type") == "None":
+                found.add(int(node["split_feature"]))
+            walk(node["left_child"])
+            walk(node["right_child"])
+
+    for tree in model.booster_.dump_model()["tree_info"]:
+        walk(tree["tree_structure"])
+    return sorted(found)
+
+
+def _zero_missing(columns: list[int], width: int, branch: str) -> Any:
+    """Missing values of ``columns`` become 0 (the others pass through)."""
+    chosen = set(columns)
+    parts = [
+        (
+            f"f{j}",
+            _named(_expression("0.0 if pandas.isnull(X[0]) else X[0]"), branch, j)
+            if j in chosen
+            else "passthrough",
+            [j],
+        )
+        for j in range(width)
+    ]
+    return _fitted_side_by_side(parts, width, float)
 
 
 def _voting(ensemble: Any, manifest: Manifest) -> Any:
@@ -161,9 +201,12 @@ def _domains(manifest: Manifest) -> Any:
     parts = []
     row: dict[str, list[Any]] = {}
     for col in manifest.signature.columns:
-        if col.kind == "numeric":
-            parts.append((col.name, _continuous(col), [col.name]))
+        if col.kind == "numeric":  # float32, as tabpipe feeds numbers to the model
+            parts.append((col.name, _continuous(col, np.float32), [col.name]))
             row[col.name] = [col.median if col.median is not None else 0.0]
+        elif col.kind == "datetime":  # float64 seconds since 1970-01-01 UTC
+            parts.append((col.name, _continuous(col, np.float64), [col.name]))
+            row[col.name] = [0.0]
         elif col.kind == "categorical":
             parts.append((col.name, _categorical(col), [col.name]))
             row[col.name] = [(col.categories or ["x"])[0]]
@@ -174,7 +217,7 @@ def _domains(manifest: Manifest) -> Any:
     return domains
 
 
-def _continuous(col: ColumnSpec) -> Any:
+def _continuous(col: ColumnSpec, dtype: Any) -> Any:
     from sklearn2pmml.decoration import ContinuousDomain
 
     rules = col.rules
@@ -189,7 +232,9 @@ def _continuous(col: ColumnSpec) -> Any:
             options["outlier_treatment"] = "as_extreme_values"
             options["low_value"] = -math.inf if rules.lower is None else rules.lower
             options["high_value"] = math.inf if rules.upper is None else rules.upper
-    return ContinuousDomain(with_data=False, invalid_value_treatment="as_is", **options)
+    return ContinuousDomain(
+        with_data=False, invalid_value_treatment="as_is", dtype=dtype, **options
+    )
 
 
 def _categorical(col: ColumnSpec) -> Any:
@@ -234,6 +279,7 @@ def _translate(step: Any, branch: str, manifest: Manifest) -> Any:
     )
 
     from tabpipe.features import encoders
+    from tabpipe.features.datetimes import DatetimeFeatures
     from tabpipe.features.numeric import SkewPowerTransformer
 
     if isinstance(step, str):  # "passthrough" or "drop"
@@ -275,6 +321,8 @@ def _translate(step: Any, branch: str, manifest: Manifest) -> Any:
         return _lookups(groups, str, branch)
     if isinstance(step, SkewPowerTransformer):
         return _power(step, branch)
+    if isinstance(step, DatetimeFeatures):
+        return _datetime(step, branch)
     if isinstance(step, TargetEncoder):
         if step.target_type_ == "multiclass":
             raise refuse(manifest, f"step {branch!r}: multiclass target encoding")
@@ -360,7 +408,7 @@ def _expressions(exprs: list[str], branch: str) -> Any:
     return _fitted_side_by_side(parts, len(exprs), float)
 
 
-def _named(transformer: Any, branch: str, j: int) -> Any:
+def _named(transformer: Any, branch: str, j: int | str) -> Any:
     """``transformer`` with an output field name of its own (fields must be unique)."""
     from sklearn2pmml.decoration import Alias
 
@@ -395,6 +443,67 @@ def _yeo_johnson(lam: float) -> str:
     else:
         neg = f"-numpy.log1p(-{x})"
     return f"({pos}) if {x} >= 0.0 else ({neg})"
+
+
+def _datetime(step: Any, branch: str) -> Any:
+    """Each date column's outputs as expressions of its epoch seconds: the same float64
+    floor arithmetic as :func:`tabpipe.features.datetimes.calendar`, in the same order."""
+    parts: list[tuple[str, Any, list[int]]] = []
+    for j in range(len(step.reference_)):
+        exprs = _calendar_expressions(step.outputs(j), float(step.reference_[j]))
+        for name, expr in exprs.items():
+            safe = _expression(f"None if pandas.isnull(X[0]) else ({expr})")  # missing: missing
+            parts.append((f"{name}{j}", _named(safe, f"{branch}/{j}", name), [j]))
+    return _fitted_side_by_side(parts, len(step.reference_), float)
+
+
+def _calendar_expressions(outputs: list[str], reference: float) -> dict[str, str]:
+    from tabpipe.data.dates import SECONDS_PER_DAY
+    from tabpipe.features.datetimes import CYCLE_GRID, TAU
+
+    day_s = repr(float(SECONDS_PER_DAY))
+
+    def f(e: str) -> str:
+        return f"numpy.floor({e})"
+
+    x = "X[0]"
+    days = f(f"{x} / {day_s}")
+    second_of_day = f"({x} - {days} * {day_s})"
+    z = f"({days} + 719468.0)"
+    era = f(f"{z} / 146097.0")
+    doe = f"({z} - {era} * 146097.0)"
+    yoe = f(
+        f"({doe} - {f(f'{doe} / 1460.0')} + {f(f'{doe} / 36524.0')} - {f(f'{doe} / 146096.0')})"
+        " / 365.0"
+    )
+    doy = f"({doe} - (365.0 * {yoe} + {f(f'{yoe} / 4.0')} - {f(f'{yoe} / 100.0')}))"
+    mp = f(f"(5.0 * {doy} + 2.0) / 153.0")
+    month = f"(({mp} + 3.0 - 12.0) if {mp} >= 10.0 else ({mp} + 3.0))"
+    shifted = f"({days} + 3.0)"
+    parts = {
+        "year": f"({yoe} + {era} * 400.0 + (1.0 if {month} <= 2.0 else 0.0))",
+        "month": month,
+        "day": f"({doy} - {f(f'(153.0 * {mp} + 2.0) / 5.0')} + 1.0)",
+        "dayofweek": f"({shifted} - 7.0 * {f(f'{shifted} / 7.0')})",
+        "hour": f(f"{second_of_day} / 3600.0"),
+    }
+    cycles = {
+        "month": f"(({month} - 1.0) / 12.0)",
+        "dayofweek": f"({parts['dayofweek']} / 7.0)",
+        "hour": f"(({second_of_day} / 3600.0) / 24.0)",
+    }
+    grid = repr(float(CYCLE_GRID))
+    out = {}
+    for name in outputs:
+        if name in parts:
+            out[name] = parts[name]
+        elif name == "elapsed_days":
+            out[name] = f"({x} - {reference!r}) / {day_s}"
+        else:
+            base, fn = name.rsplit("_", 1)
+            wave = f"numpy.{fn}({TAU!r} * {cycles[base]})"
+            out[name] = f"numpy.rint({wave} * {grid}) / {grid}"
+    return out
 
 
 def _fitted_side_by_side(parts: list[tuple[str, Any, list[int]]], width: int, kind: Any) -> Any:
@@ -462,6 +571,8 @@ def edge_rows(manifest: Manifest) -> dict[str, list[Any]]:
             if col.minimum is not None and col.maximum is not None:
                 span = col.maximum - col.minimum
                 values += [col.minimum - span, col.maximum + span]
+        elif col.kind == "datetime":  # a leap day, a time of day, before 1970, missing
+            values = ["2024-02-29", "2011-01-01 13:45:00", "1969-12-31", None]
         else:
             values = [*(col.categories or []), None, "a value never seen in training"]
         rows[col.name] = [values[i % len(values)] for i in range(width)]
@@ -520,6 +631,8 @@ def _pmml_input(
                 float(raw) if _is_number(raw) else (None if math.isnan(f) else float(f))
                 for raw, f in zip(rows[col.name], fed, strict=True)
             ]
+        elif col.kind == "datetime":  # epoch seconds, as the model is fed
+            out[col.name] = [None if math.isnan(f) else float(f) for f in fed]
         else:
             out[col.name] = [
                 None if raw is None or f == MISSING_CATEGORY else f
