@@ -98,6 +98,8 @@ CASES = {
     "adult": ("adult_census.csv", "income", {"models": ["linear", "xgboost"]}),
     # multiclass: scikit-learn trees on imputed numbers and ordinal codes
     "penguins": ("penguins.csv", "species", {"models": ["random_forest", "extra_trees"]}),
+    # regression with a date column (calendar parts, cycles, elapsed days) and LightGBM
+    "bike": ("bike_day.csv", "cnt", {"models": ["lightgbm"]}),
 }
 
 
@@ -131,7 +133,7 @@ def test_a_trained_model_exports_to_pmml_that_scores_like_the_native_pipeline(
     sent = {  # what a PMML consumer sends: cleaned values, a missing value as missing
         c.name: [
             None
-            if (c.kind == "categorical" and v == "") or (c.kind == "numeric" and np.isnan(v))
+            if (c.kind == "categorical" and v == "") or (c.kind != "categorical" and np.isnan(v))
             else v
             for v in fed[c.name].reshape(-1).tolist()
         ]
@@ -145,25 +147,41 @@ def test_a_trained_model_exports_to_pmml_that_scores_like_the_native_pipeline(
 
 
 REFUSED = {
-    "catboost": ("titanic.csv", "Survived", r"'catboost'.*no CatBoost converter"),
-    "knn": ("penguins.csv", "species", r"'knn'.*majority class, not class probabilities"),
+    "catboost": (
+        "titanic.csv",
+        "Survived",
+        {"models": ["catboost"]},
+        r"'catboost'.*no CatBoost converter",
+    ),
+    "knn": (
+        "penguins.csv",
+        "species",
+        {"models": ["knn"]},
+        r"'knn'.*majority class, not class probabilities",
+    ),
+    "threshold": (
+        "titanic.csv",
+        "Survived",
+        {"models": ["linear"], "threshold": {"objective": "f1"}},
+        r"the decision threshold 0\.\d+ would be lost in PMML",
+    ),
 }
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", list(REFUSED))
-def test_a_family_pmml_cannot_express_is_refused_by_name(
-    converter: None, tmp_path: Path, family: str
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_what_pmml_cannot_express_is_refused_by_name(
+    converter: None, tmp_path: Path, case: str
 ) -> None:
-    data, target, message = REFUSED[family]
+    data, target, spec, message = REFUSED[case]
     summary = train(
         tmp_path / "ws",
         DATA / data,
         target,
-        models=[family],
         max_trials=2,
         calibration="none",
         selection={"ensemble": False},
+        **spec,
     )
     with (
         Workspace(tmp_path / "ws") as ws,
@@ -172,14 +190,3 @@ def test_a_family_pmml_cannot_express_is_refused_by_name(
         export_registered(ws, summary.name, "pmml", tmp_path / "pmml")
     assert not (tmp_path / "pmml").exists()
     assert not list(tmp_path.glob(".pmml*"))
-
-
-@pytest.mark.slow
-def test_a_datetime_column_is_refused_naming_the_column(converter: None, tmp_path: Path) -> None:
-    summary = train(tmp_path / "ws", DATA / "bike_day.csv", "cnt", models=["lightgbm"])
-    with (
-        Workspace(tmp_path / "ws") as ws,
-        pytest.raises(PackagingError, match="datetime input column 'dteday' has no PMML form"),
-    ):
-        export_registered(ws, summary.name, "pmml", tmp_path / "pmml")
-    assert not (tmp_path / "pmml").exists()

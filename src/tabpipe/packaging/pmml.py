@@ -13,16 +13,18 @@ pipeline with the same fitted parameters in steps it does know:
   ``MissingIndicator``; ``FrequencyEncoder`` and ``RareCategoryGrouper`` become one
   ``LookupTransformer`` per column (their fitted tables, their unseen-value defaults);
   ``SkewPowerTransformer`` one ``ExpressionTransformer`` per skewed column (the
-  Yeo-Johnson formula with the fitted lambda); a binary or continuous
+  Yeo-Johnson formula with the fitted lambda); ``DatetimeFeatures`` one expression per
+  output (the same float64 floor arithmetic on epoch seconds); a binary or continuous
   ``TargetEncoder`` one ``LookupTransformer`` per column (unseen: the target mean);
 - scikit-learn's imputers, scalers, encoders and polynomial features, and the fitted
   final estimator (LightGBM, XGBoost, scikit-learn forests, extra trees, histogram
-  gradient boosting, linear models, nearest neighbours) are kept as they are.
+  gradient boosting, linear models, nearest-neighbours regression) are kept as they
+  are (in an ensemble member, restated as named expressions: field names must be
+  unique); a weighted ensemble becomes scikit-learn's soft voting.
 
 What has no PMML form raises :class:`~tabpipe.errors.PackagingError` naming the step or
-the family: datetime expansion, nearest-neighbours imputation, TF-IDF, multiclass target
-encoding, CatBoost, weighted ensembles and calibrated probabilities or a decision
-threshold.
+the family: nearest-neighbours imputation, TF-IDF, multiclass target encoding, CatBoost,
+nearest-neighbours classifiers, calibrated probabilities or a decision threshold.
 
 :func:`verify` then scores rows with the written file through a PMML evaluator
 (jpmml-evaluator, a separate Java implementation) and compares with the native pipeline.
@@ -124,7 +126,7 @@ def _member(pipeline: Any, manifest: Manifest, which: str, prefix: str = "") -> 
     out = copy.copy(pipeline)
     steps = [("features", _column_transformer(features, manifest, prefix))]
     if family.startswith("LGBM"):
-        zeros = _lightgbm_missing_as_zero(model)
+        zeros = [j for j in _lightgbm_missing_as_zero(model) if j in _numeric_outputs(features)]
         if zeros:
             width = int(model.n_features_in_)
             steps.append(("lightgbm_missing", _zero_missing(zeros, width, f"{prefix}lightgbm")))
@@ -148,6 +150,25 @@ def _lightgbm_missing_as_zero(model: Any) -> list[int]:
     for tree in model.booster_.dump_model()["tree_info"]:
         walk(tree["tree_structure"])
     return sorted(found)
+
+
+def _numeric_outputs(features: Any) -> set[int]:
+    """Output columns of ``features`` that are numbers (may be missing), not codes of a
+    category encoder (never missing: a missing category is a category)."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, TargetEncoder
+
+    from tabpipe.features.encoders import FrequencyEncoder
+
+    encoders = (OneHotEncoder, OrdinalEncoder, TargetEncoder, FrequencyEncoder)
+    out: set[int] = set()
+    for name, step, _ in features.transformers_:
+        last = step.steps[-1][1] if isinstance(step, Pipeline) else step
+        if not isinstance(last, encoders):
+            out.update(
+                range(features.output_indices_[name].start, features.output_indices_[name].stop)
+            )
+    return out
 
 
 def _zero_missing(columns: list[int], width: int, branch: str) -> Any:
