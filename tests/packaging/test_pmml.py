@@ -15,8 +15,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from support import DATA, TITANIC_ROW, train
+from tabpipe.cli import app
 from tabpipe.errors import PackagingError
 from tabpipe.packaging.bundle import read_manifest
 from tabpipe.packaging.export import export, export_registered
@@ -119,10 +121,17 @@ def test_a_trained_model_exports_to_pmml_that_scores_like_the_native_pipeline(
         **spec,
         **extra,
     )
-    with Workspace(tmp_path / "ws") as ws:
-        out = export_registered(ws, summary.name, "pmml", tmp_path / "pmml")
+    out = tmp_path / "pmml"
+    result = CliRunner().invoke(
+        app,
+        ["export", summary.name, "--format", "pmml", "-o", str(out), "-w", str(tmp_path / "ws")],
+    )
+    output = result.output + (result.stderr if result.stderr_bytes else "")
+    assert result.exit_code == 0, output
     manifest = read_manifest(summary.version.path)
     check = json.loads((out / "pmml_parity.json").read_text())
+    version = check["evaluator"].split()[-1]
+    assert f"checked with jpmml_evaluator {version} on {check['rows']} rows" in output
     # the run's test split was scored as well as the edge rows
     assert check["rows"] > len(edge_rows(manifest)[manifest.signature.names[0]])
     assert check["max_difference"] <= PMML_TOLERANCE
