@@ -9,8 +9,10 @@ into place only when complete. The formats:
   no pickle, no tabpipe needed where it is loaded.
 - ``docker``: a build context (``Dockerfile``, ``requirements.lock``, the bundle,
   tabpipe's code) for an image that serves the bundle with onnxruntime.
-- ``pmml``: through sklearn2pmml (Java); fails with the converter's own reason
-  when the model cannot be expressed in PMML.
+- ``pmml``: ``model.pmml`` through sklearn2pmml (Java) from the pipeline restated in
+  PMML-expressible steps (:mod:`tabpipe.packaging.pmml_steps`), checked against the
+  native pipeline with jpmml-evaluator (``pmml_parity.json``); fails naming the step or
+  family PMML cannot express.
 - ``card``: the model card, ``model_card.md`` and ``model_card.html``.
 """
 
