@@ -127,19 +127,6 @@ def test_locked_requirements_follow_extras() -> None:
     assert {"uvicorn", "h11", "httptools", "uvloop"} <= pins
 
 
-def test_pmml_export_converts_or_says_why(tmp_path: Path) -> None:
-    pytest.importorskip("sklearn2pmml", reason="PMML export needs the 'pmml' extra")
-    try:
-        out = export(FIXTURE, tmp_path / "pmml", "pmml")
-    except PackagingError as exc:
-        assert "cannot be expressed in PMML" in str(exc)
-        assert "Use the ONNX or MLflow export instead" in str(exc)
-        assert not (tmp_path / "pmml").exists()
-        assert not list(tmp_path.glob(".pmml*"))
-    else:
-        assert "<PMML" in (out / "model.pmml").read_text()[:2000]
-
-
 def test_model_card(tmp_path: Path) -> None:
     out = export(FIXTURE, tmp_path / "card", "card")
     text = (out / "model_card.md").read_text()

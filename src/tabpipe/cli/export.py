@@ -32,3 +32,12 @@ def export_command(
         target = (output or Path(f"{name}-{fmt}")).resolve()
         export_registered(ws, name, fmt, target, alias=alias)
         err.print(f"exported {name}@{alias} as {fmt} to {target}")
+        if fmt == "pmml":
+            import json
+
+            check = json.loads((target / "pmml_parity.json").read_text(encoding="utf-8"))
+            err.print(
+                f"checked with {check['evaluator']} on {check['rows']} rows: largest difference "
+                f"from the native pipeline {check['max_difference']:.3g} "
+                f"(tolerance {check['tolerance']})"
+            )

@@ -9,8 +9,10 @@ into place only when complete. The formats:
   no pickle, no tabpipe needed where it is loaded.
 - ``docker``: a build context (``Dockerfile``, ``requirements.lock``, the bundle,
   tabpipe's code) for an image that serves the bundle with onnxruntime.
-- ``pmml``: through sklearn2pmml (Java); fails with the converter's own reason
-  when the model cannot be expressed in PMML.
+- ``pmml``: ``model.pmml`` through sklearn2pmml (Java) from the pipeline restated in
+  PMML-expressible steps (:mod:`tabpipe.packaging.pmml_steps`), checked against the
+  native pipeline with jpmml-evaluator (``pmml_parity.json``); fails naming the step or
+  family PMML cannot express.
 - ``card``: the model card, ``model_card.md`` and ``model_card.html``.
 """
 
@@ -38,8 +40,13 @@ def export(
     fmt: str,
     *,
     card_context: dict[str, Any] | None = None,
+    check_rows: dict[str, list[Any]] | None = None,
 ) -> Path:
-    """Write the ``fmt`` export of ``bundle`` (checksums verified) into the folder ``target``."""
+    """Write the ``fmt`` export of ``bundle`` (checksums verified) into the folder ``target``.
+
+    ``check_rows`` (column values, e.g. the run's test split) are scored by the PMML
+    export's verification, besides rows built from the signature.
+    """
     if fmt not in FORMATS:
         raise PackagingError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
     manifest = read_manifest(bundle)
@@ -49,7 +56,6 @@ def export(
         "onnx": _onnx,
         "mlflow": write_mlflow,
         "docker": write_docker,
-        "pmml": write_pmml,
     }
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
     tmp.mkdir(parents=True)
@@ -58,6 +64,8 @@ def export(
             from tabpipe.packaging.card import write_card
 
             write_card(bundle, manifest, tmp, card_context or {})
+        elif fmt == "pmml":
+            write_pmml(bundle, manifest, tmp, check_rows)
         else:
             writers[fmt](bundle, manifest, tmp)
         if target.exists():
@@ -297,53 +305,52 @@ def write_docker(bundle: Path, manifest: Manifest, out: Path) -> None:
 
 
 # PMML -----------------------------------------------------------------------------------------
-def write_pmml(bundle: Path, manifest: Manifest, out: Path) -> None:
-    """``model.pmml`` through sklearn2pmml (needs Java); the converter's reason on failure."""
-    import contextlib
-    import io
-
-    try:
-        from sklearn2pmml import make_pmml_pipeline, sklearn2pmml
-    except ImportError as exc:
-        raise PackagingError(
-            "PMML export needs sklearn2pmml and a Java runtime: pip install 'tabpipe[pmml]'"
-        ) from exc
-    from tabpipe.packaging import persist
+def write_pmml(
+    bundle: Path, manifest: Manifest, out: Path, rows: dict[str, list[Any]] | None = None
+) -> None:
+    """``model.pmml`` (sklearn2pmml, Java) plus ``pmml_parity.json``: the file scored by a
+    PMML evaluator on ``rows`` (the run's test split when known) and edge rows, compared
+    with the native pipeline; refused with the step or family PMML cannot express."""
+    from tabpipe.packaging import persist, pmml
 
     pipeline = persist.load(bundle / "pipeline.skops")
-    pmml_pipeline = make_pmml_pipeline(
-        pipeline, active_fields=manifest.signature.names, target_fields=[manifest.target]
-    )
-    captured = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
-            sklearn2pmml(pmml_pipeline, str(out / "model.pmml"))
-    except Exception as exc:
-        reason = _java_reason(captured.getvalue()) or str(exc)
-        raise PackagingError(
-            f"the {manifest.family!r} pipeline of {manifest.name!r} cannot be expressed in PMML "
-            f"by sklearn2pmml: {reason}. Use the ONNX or MLflow export instead."
-        ) from exc
-
-
-def _java_reason(text: str) -> str | None:
-    for line in text.splitlines():
-        if "Exception:" in line:
-            return line.split("Exception:", 1)[1].strip()
-    return None
+    pmml.convert(pipeline, manifest, out / "model.pmml")
+    edges = pmml.edge_rows(manifest)
+    checked = {c: [*(rows or {}).get(c, []), *edges[c]] for c in edges}
+    result = pmml.verify(out / "model.pmml", pipeline, manifest, checked)
+    (out / "pmml_parity.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
 
 
 def export_registered(
     workspace: Any, name: str, fmt: str, target: Path, *, alias: str = "champion"
 ) -> Path:
-    """Export the version ``alias`` points to; the card also gets the run's cleaning ledger."""
+    """Export the version ``alias`` points to; the card also gets the run's cleaning ledger
+    and PMML's verification the run's test split."""
     from tabpipe.registry import Registry
 
     version = Registry(workspace).resolve(name, alias)
     context: dict[str, Any] = {"version": version.version}
+    rows = None
     if fmt == "card":
         context["cleaning"] = _cleaning_report(workspace, version.run_id)
-    return export(version.path, target, fmt, card_context=context)
+    if fmt == "pmml":
+        rows = _test_rows(workspace, version.run_id)
+    return export(version.path, target, fmt, card_context=context, check_rows=rows)
+
+
+def _test_rows(workspace: Any, run_id: str) -> dict[str, list[Any]] | None:
+    """The run's test split as column lists (None when the run kept none)."""
+    from tabpipe.artifacts import TABLE
+    from tabpipe.errors import TabpipeError
+
+    try:
+        outputs = workspace.run(run_id).get("outputs") or {}
+        if "test" not in outputs:
+            return None
+        frame = workspace.artifacts.get(TABLE, outputs["test"])
+    except (TabpipeError, OSError, KeyError):
+        return None
+    return {str(c): frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in frame}
 
 
 def _cleaning_report(workspace: Any, run_id: str) -> Any:
