@@ -64,7 +64,7 @@ def decide_columns(
 def _describe(
     name: str, fit: Fitted, raw: pd.Series, keep: np.ndarray, is_target: bool, spec: CleaningSpec
 ) -> ColumnInfo:
-    values = fit.values[keep]
+    values = fit.values if keep.all() else fit.values[keep]
     missing = int(values.isna().sum())
     numeric = fit.rules is not None and fit.rules.kind == "numeric"
     counts = _counts(values, numeric)
@@ -208,7 +208,7 @@ def _leakage(
             )
     if task == "regression":
         numeric = [i.name for i in infos.values() if i.role == "feature" and i.kind == "numeric"]
-        frame = pd.DataFrame({n: fitted[n].values[keep] for n in numeric})
+        frame = pd.DataFrame({n: fitted[n].values[keep] for n in numeric}, copy=False)
         for a, b in checks.sum_leaks(frame, numeric, y):
             for name in (a, b):
                 if name in forced:

@@ -71,15 +71,19 @@ def clean(
             prepared, resolved, spec, int(missing_target.sum())
         )
     keep = (removed == "").to_numpy()
+    every = bool(keep.all())
     for name in raw.columns:  # rules are fitted on the rows that are learned from
         if name != target:
-            fit = _fit(raw.loc[keep, name], False, spec, decls.get(name))
-            fit.values = fit.values.reindex(raw.index)
+            fit = _fit(raw[name] if every else raw.loc[keep, name], False, spec, decls.get(name))
+            if not every:
+                fit.values = fit.values.reindex(raw.index)
             fitted[name] = fit
             entries += fit.entries
     infos, more = decide_columns(raw, fitted, keep, target, resolved, spec, decls, entries)
     findings += more
-    cleaned = pd.DataFrame({name: _storable(fitted[name].values) for name in raw.columns})
+    cleaned = pd.DataFrame(  # copy=False: no consolidation copy of the columns into blocks
+        {name: _storable(fitted[name].values) for name in raw.columns}, copy=False
+    )
     features = [c.name for c in infos if c.role == "feature"]
     duplicates, conflicting = _duplicates(cleaned, keep, features, target, spec, removed, entries)
     _drop_outliers(cleaned, infos, spec, removed, entries)

@@ -23,7 +23,6 @@ from tabpipe.data.rules import (
     apply_rules,
     category_string,
     clean_value,
-    parse_number,
     unit_of,
 )
 
@@ -151,7 +150,7 @@ def _fit_text(
         return Fitted("categorical", _take(factors, rules, column), rules, entries=entries)
     if want in (None, "numeric", "integer"):
         numeric = _try_numbers(
-            column, factors, cand, weights, name, markers, spec, decl, entries, want
+            column, factors, cand, weights, present, name, markers, spec, decl, entries, want
         )
         if numeric is not None:
             return numeric
@@ -173,6 +172,7 @@ def _try_numbers(
     factors: tuple[np.ndarray, list[Any]],
     cand: pd.Series,
     weights: np.ndarray,
+    present: np.ndarray,
     name: str,
     markers: list[str],
     spec: CleaningSpec,
@@ -192,12 +192,13 @@ def _try_numbers(
         if len(found) == 1 and weights[units.notna().to_numpy()].sum() >= 0.5 * weights.sum():
             unit = str(found[0])
     rules = ColumnRules(kind="numeric", missing_markers=markers, remove_chars=remove, unit=unit)
-    ok = np.array([parse_number(t, rules) is not None for t in cand], dtype=bool)
+    cleaned = [clean_value(v, rules) for v in factors[1]]  # each distinct value parsed once
+    ok = np.array([isinstance(v, float) for v in cleaned], dtype=bool)[present]
     share = weights[ok].sum() / max(weights.sum(), 1)
     if share < NUMERIC_SHARE and want is None:
         return None
     changed = int(weights.sum())
-    parsed = _to_float(factors, rules, name, entries)
+    parsed = _to_float(factors, cleaned, name, entries)
     fitted = fit_numbers(
         column,
         name,
@@ -358,11 +359,11 @@ def _fit_categories(
 
 
 def _to_float(
-    factors: tuple[np.ndarray, list[Any]], rules: ColumnRules, name: str, entries: list[LedgerEntry]
+    factors: tuple[np.ndarray, list[Any]], cleaned: list[Any], name: str, entries: list[LedgerEntry]
 ) -> np.ndarray:
-    """Parse each distinct text once; values that are still not numbers become missing."""
+    """The distinct values as parsed (``cleaned``, by :func:`clean_value`) spread back to the
+    rows; values that are still not numbers become missing."""
     codes, uniques = factors
-    cleaned = [clean_value(v, rules) for v in uniques]
     bad = np.array([not isinstance(v, float) for v in cleaned], dtype=bool)
     floats = np.array([*(np.nan if b else v for v, b in zip(cleaned, bad, strict=True)), np.nan])
     if bad.any():
