@@ -127,23 +127,30 @@ def _numeric_stats(frame: pd.DataFrame, names: list[str]) -> dict[str, dict[str,
         if finite.size == 0:
             out[name] = {"distinct": 0}
             continue
+        n = finite.size
         mean = float(finite.mean())
-        std = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
-        q25, q50, q75 = (float(q) for q in np.quantile(finite, [0.25, 0.5, 0.75]))
-        z = (finite - mean) / std if std > 0 else None
-        skew = float(np.mean(z * z * z)) if z is not None else 0.0
-        counted = finite[:DISTINCT_SAMPLE]
+        deviation = finite - mean
+        squares = float(np.dot(deviation, deviation))
+        std = float(np.sqrt(squares / (n - 1))) if n > 1 else 0.0
+        skew = float(np.dot(deviation * deviation, deviation) / n / std**3) if std > 0 else 0.0
+        del deviation
+        low, high = float(finite.min()), float(finite.max())
+        distinct = len(pd.unique(finite[:DISTINCT_SAMPLE]))
+        bars = _histogram(finite, low, high, _BINS)
+        # ``finite`` is this function's own copy: the quantiles may reorder it in place
+        quartiles = np.quantile(finite, [0.25, 0.5, 0.75], overwrite_input=True)
+        q25, q50, q75 = (float(q) for q in quartiles)
         out[name] = {
-            "min": f"{finite.min():.6g}",
-            "max": f"{finite.max():.6g}",
+            "min": f"{low:.6g}",
+            "max": f"{high:.6g}",
             "mean": mean,
             "std": std,
             "q25": q25,
             "q50": q50,
             "q75": q75,
             "skew": skew,
-            "distinct": int(np.unique(counted).size),
-            "histogram": histogram(finite),
+            "distinct": distinct,
+            "histogram": bars,
         }
     return out
 
@@ -153,7 +160,11 @@ def histogram(values: np.ndarray, bins: int = _BINS) -> Histogram | None:
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return None
-    low, high = float(finite.min()), float(finite.max())
+    return _histogram(finite, float(finite.min()), float(finite.max()), bins)
+
+
+def _histogram(finite: np.ndarray, low: float, high: float, bins: int) -> Histogram:
+    """:func:`histogram` of finite values whose minimum and maximum are known."""
     if high - low < bins and low.is_integer() and high.is_integer():
         offsets = finite - low
         if np.all(np.mod(offsets[:10_000], 1) == 0) and np.all(np.mod(offsets, 1) == 0):

@@ -68,7 +68,11 @@ def _describe(
     missing = int(values.isna().sum())
     numeric = fit.rules is not None and fit.rules.kind == "numeric"
     counts = _counts(values, numeric)
-    unique = len(counts) if not numeric else _distinct(values)
+    finite = np.empty(0)
+    if numeric:
+        floats = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        finite = floats[~np.isnan(floats)]  # a copy of our own
+    unique = len(counts) if not numeric else _distinct(finite, finite.size == len(values))
     base = {
         "name": name,
         "raw_dtype": str(raw.dtype),
@@ -103,14 +107,13 @@ def _describe(
             return _excluded(
                 base, "identifier", "unique integer per row: an identifier, not a feature"
             )
-        floats = values.to_numpy(dtype=np.float64, na_value=np.nan)
         info = ColumnInfo(
             **base,
             kind="numeric",
             role="feature",
-            minimum=_finite(np.nanmin(floats)),
-            maximum=_finite(np.nanmax(floats)),
-            median=_finite(np.nanmedian(floats)),
+            minimum=_finite(finite.min()),
+            maximum=_finite(finite.max()),
+            median=_finite(np.median(finite, overwrite_input=True)),
         )
     else:
         if unique == present and len(values) > 50:
@@ -347,15 +350,14 @@ def _counts(values: pd.Series, numeric: bool) -> pd.Series:
     return counts[counts > 0]
 
 
-def _distinct(values: pd.Series) -> int:
-    """Exact for integer columns without gaps (identifier checks need it), else from a sample."""
-    floats = values.to_numpy(dtype=np.float64, na_value=np.nan)
-    finite = floats[~np.isnan(floats)]
+def _distinct(finite: np.ndarray, complete: bool) -> int:
+    """Distinct non-missing values: exact for integer columns without gaps (``complete``;
+    identifier checks need it), else from a sample."""
     if finite.size == 0:
         return 0
     if finite.min() == finite.max():
         return 1
-    if finite.size != floats.size or not np.all(np.mod(finite[:1000], 1) == 0):
+    if not complete or not np.all(np.mod(finite[:1000], 1) == 0):
         finite = (
             finite[_spread(finite.size, _COUNT_SAMPLE)] if finite.size > _COUNT_SAMPLE else finite
         )
