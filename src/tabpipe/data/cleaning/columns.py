@@ -67,7 +67,7 @@ def _describe(
     values = fit.values if keep.all() else fit.values[keep]
     missing = int(values.isna().sum())
     numeric = fit.rules is not None and fit.rules.kind == "numeric"
-    counts = _counts(values, numeric)
+    counts = _counts(values) if not numeric else pd.Series([], dtype=np.int64)
     finite = np.empty(0)
     if numeric:
         floats = values.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -107,14 +107,18 @@ def _describe(
             return _excluded(
                 base, "identifier", "unique integer per row: an identifier, not a feature"
             )
+        middle = float(np.median(finite, overwrite_input=True))
         info = ColumnInfo(
             **base,
             kind="numeric",
             role="feature",
             minimum=_finite(finite.min()),
             maximum=_finite(finite.max()),
-            median=_finite(np.median(finite, overwrite_input=True)),
+            median=_finite(middle),
         )
+        # a value held by more than half the rows is the median: its exact share is the top
+        # share whenever that can reach near_constant_share (> 0.5)
+        share = float(np.count_nonzero(finite == middle) / finite.size)
     else:
         if unique == present and len(values) > 50:
             return _excluded(
@@ -129,7 +133,7 @@ def _describe(
             )
         categories = sorted(str(v) for v in counts.index)
         info = ColumnInfo(**base, kind="categorical", role="feature", categories=categories)
-    share = float(counts.iloc[0] / counts.sum()) if len(counts) else 0.0
+        share = float(counts.iloc[0]) / float(counts.sum()) if len(counts) else 0.0
     if len(values) >= 100 and share >= spec.near_constant_share:
         return info.model_copy(
             update={
@@ -342,10 +346,8 @@ def _impute_knn(info: ColumnInfo, entries: list[LedgerEntry]) -> None:
     )
 
 
-def _counts(values: pd.Series, numeric: bool) -> pd.Series:
-    """Value counts (most frequent first); for numbers, of at most 200,000 spread rows."""
-    if numeric and len(values) > _COUNT_SAMPLE:
-        values = values.iloc[_spread(len(values), _COUNT_SAMPLE)]
+def _counts(values: pd.Series) -> pd.Series:
+    """Value counts (most frequent first)."""
     counts = values.value_counts(dropna=True, sort=True)
     return counts[counts > 0]
 
