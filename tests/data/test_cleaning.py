@@ -155,6 +155,21 @@ def test_missing_share_threshold_and_near_constant() -> None:
     assert "near-constant" in (report.column("almost_same").reason or "")
 
 
+def test_near_constant_numbers_share_is_exact() -> None:
+    n = 1000
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {  # 996 zeros (99.6%) and 4 other values; 990 sevens (99.0%) and 10 others
+            "mostly_zero": np.r_[np.zeros(n - 4), rng.normal(5, 1, 4)],
+            "mostly_seven": np.r_[np.full(n - 10, 7.0), rng.normal(5, 1, 10)],
+            "y": [0, 1] * (n // 2),
+        }
+    )
+    _, _, report = clean(frame, "y")
+    assert "one value in 99.6% of rows" in (report.column("mostly_zero").reason or "")
+    assert report.column("mostly_seven").role == "feature"
+
+
 def test_conflicting_duplicates_are_reported() -> None:
     frame = pd.DataFrame({"x": [1, 1, 2, 3] * 5, "y": [0, 1, 0, 1] * 5})
     _, _, report = clean(frame, "y")

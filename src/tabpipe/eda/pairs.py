@@ -12,7 +12,7 @@ _MAX_MATRIX = 30
 _MAX_LEVELS = 30
 _MAX_VIEWS = 12
 _SHIFT_BINS = 10
-_SHIFT_SAMPLE = 100_000
+SHIFT_SAMPLE = 100_000
 
 
 class Matrix(BaseModel):
@@ -193,10 +193,10 @@ def _mean_view(x: pd.Series, y: pd.Series, numeric: bool) -> TargetView:
 
 def shifts(train: pd.DataFrame, test: pd.DataFrame, features: list[str]) -> list[Shift]:
     """PSI per feature on 10 quantile bins of train (numbers) or its top categories."""
-    if len(train) > _SHIFT_SAMPLE:
-        train = train.sample(_SHIFT_SAMPLE, random_state=0)
-    if len(test) > _SHIFT_SAMPLE:
-        test = test.sample(_SHIFT_SAMPLE, random_state=0)
+    if len(train) > SHIFT_SAMPLE:
+        train = train.sample(SHIFT_SAMPLE, random_state=0)
+    if len(test) > SHIFT_SAMPLE:
+        test = test.sample(SHIFT_SAMPLE, random_state=0)
     out = []
     for name in features:
         a, b = train[name], test[name]

@@ -57,6 +57,10 @@ class Profile(BaseModel):
     memory_bytes: int = 0
     missing_cells: int = 0
     sample_rows: int = 0
+    #: rows of each side the train-versus-test view is computed on
+    shift_rows: tuple[int, int] = (0, 0)
+    #: numeric distinct counts are of the first ``DISTINCT_SAMPLE`` values when rows exceed it
+    distinct_sample: int | None = None
     pearson: pairs.Matrix | None = None
     cramers_v: pairs.Matrix | None = None
     missing_patterns: list[pairs.MissingPattern] = []
@@ -113,6 +117,9 @@ def profile(
         prof.target_views = pairs.target_views(sample, report)
     if train is not None and test is not None and len(train) and len(test):
         prof.shifts = pairs.shifts(train, test, [f for f in features if f in train and f in test])
+        prof.shift_rows = (min(len(train), pairs.SHIFT_SAMPLE), min(len(test), pairs.SHIFT_SAMPLE))
+    if numeric and len(frame) > DISTINCT_SAMPLE:
+        prof.distinct_sample = DISTINCT_SAMPLE
     prof.findings = [*(report.findings if report else []), *_findings(prof, report)]
     return prof
 
