@@ -12,6 +12,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from tabpipe.data.cleaning import CleaningReport, Finding
+from tabpipe.data.columnwise import map_columns
 from tabpipe.eda import pairs
 
 SAMPLE = 50_000
@@ -83,9 +84,9 @@ def profile(
         for n in frame.columns
         if pd.api.types.is_numeric_dtype(frame[n]) and not pd.api.types.is_bool_dtype(frame[n])
     ]
-    stats = _numeric_stats(frame, numeric)
-    columns = []
-    for name in map(str, frame.columns):
+    numbers = set(numeric)
+
+    def one(name: str) -> ColumnProfile:
         col = frame[name]
         missing = int(col.isna().sum())
         base = ColumnProfile(
@@ -97,10 +98,10 @@ def profile(
             missing_share=missing / max(len(col), 1),
             distinct=0,
         )
-        if name in stats:
-            columns.append(base.model_copy(update=stats[name]))
-        else:
-            columns.append(base.model_copy(update=_text_stats(col)))
+        stats = _numeric_stats(frame, [name])[name] if name in numbers else _text_stats(col)
+        return base.model_copy(update=stats)
+
+    columns = map_columns(one, [str(n) for n in frame.columns], len(frame))
     sample = frame.sample(SAMPLE, random_state=0) if len(frame) > SAMPLE else frame
     features = [c.name for c in report.features()] if report else [str(c) for c in frame.columns]
     prof = Profile(

@@ -12,6 +12,7 @@ from tabpipe.config import CleaningSpec, ColumnDeclaration, Task
 from tabpipe.data.cleaning import checks
 from tabpipe.data.cleaning.infer import Fitted
 from tabpipe.data.cleaning.report import ColumnInfo, ColumnKind, Finding, LedgerEntry
+from tabpipe.data.columnwise import map_columns
 from tabpipe.data.rules import apply_rules
 from tabpipe.errors import ConfigError
 
@@ -34,10 +35,13 @@ def decide_columns(
     decls: Mapping[str, ColumnDeclaration],
     entries: list[LedgerEntry],
 ) -> tuple[list[ColumnInfo], list[Finding]]:
-    infos = {
-        name: _describe(name, fitted[name], raw[name], keep, name == target, spec)
-        for name in raw.columns
-    }
+    names = [str(n) for n in raw.columns]
+    described = map_columns(
+        lambda name: _describe(name, fitted[name], raw[name], keep, name == target, spec),
+        names,
+        len(raw),
+    )
+    infos = dict(zip(names, described, strict=True))
     for name, decl in decls.items():
         if name in infos and name != target:
             infos[name] = _declared(infos[name], decl, fitted[name])
@@ -188,8 +192,13 @@ def _leakage(
         rows = rows[sample]
     y = fitted[target].values.iloc[rows]
     forced = {n for n, d in decls.items() if d.role == "feature"}
-    for info in [i for i in infos.values() if i.role == "feature"]:
-        score = checks.leakage_score(fitted[info.name].values.iloc[rows], y, task)
+    candidates = [i for i in infos.values() if i.role == "feature"]
+    scores = map_columns(
+        lambda info: checks.leakage_score(fitted[info.name].values.iloc[rows], y, task),
+        candidates,
+        len(keep),
+    )
+    for info, score in zip(candidates, scores, strict=True):
         if score is None:
             continue
         info.leakage_score = round(score, 4)

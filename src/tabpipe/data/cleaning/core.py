@@ -24,6 +24,7 @@ from tabpipe.data.cleaning.report import (
     TargetSummary,
 )
 from tabpipe.data.cleaning.target import detect_task, prepare_target
+from tabpipe.data.columnwise import map_columns
 from tabpipe.data.contract import ColumnContract, DataContract, apply_declaration
 from tabpipe.data.rules import category_string
 from tabpipe.errors import SchemaError
@@ -72,13 +73,17 @@ def clean(
         )
     keep = (removed == "").to_numpy()
     every = bool(keep.all())
-    for name in raw.columns:  # rules are fitted on the rows that are learned from
-        if name != target:
-            fit = _fit(raw[name] if every else raw.loc[keep, name], False, spec, decls.get(name))
-            if not every:
-                fit.values = fit.values.reindex(raw.index)
-            fitted[name] = fit
-            entries += fit.entries
+
+    def fit_one(name: str) -> Fitted:  # rules are fitted on the rows that are learned from
+        fit = _fit(raw[name] if every else raw.loc[keep, name], False, spec, decls.get(name))
+        if not every:
+            fit.values = fit.values.reindex(raw.index)
+        return fit
+
+    names = [str(n) for n in raw.columns if n != target]
+    for name, fit in zip(names, map_columns(fit_one, names, len(raw)), strict=True):
+        fitted[name] = fit
+        entries += fit.entries
     infos, more = decide_columns(raw, fitted, keep, target, resolved, spec, decls, entries)
     findings += more
     cleaned = pd.DataFrame(  # copy=False: no consolidation copy of the columns into blocks
