@@ -10,7 +10,9 @@ import pytest
 
 from tabpipe.config import CleaningSpec, ColumnDeclaration, SourceSpec
 from tabpipe.data.cleaning import REASON_COLUMN, ROW_COLUMN, CleaningReport, clean
+from tabpipe.data.cleaning.infer import _parse_distinct
 from tabpipe.data.ingest import read_source
+from tabpipe.data.rules import ColumnRules, clean_value
 from tabpipe.errors import SchemaError
 
 DATA = Path(__file__).parent
@@ -218,3 +220,28 @@ def test_ten_thousand_columns() -> None:
     cleaned, _, report = clean(frame, "y")
     assert cleaned.shape == (20, 10_001)
     assert len(report.columns) == 10_001
+
+
+def test_distinct_texts_parse_to_the_same_numbers_as_the_serving_rule() -> None:
+    rng = np.random.default_rng(3)
+    tricky = ["-0", "+.5", "5.", "1e5", "1E-3", "1_000", "inf", "NaN", "?", "N/A", "", " ", "-1"]
+    tricky += ["abc", "12a", "\u00a012", "1\u200b", "٣", "--", "1,2,3", "$", "0x10", "1e400"]
+    tricky += [" -7.25e+2 ", "123456789012345678901234567890", "0.1", "$-5", "5$"]
+    values = [float(v) for v in rng.normal(0, 1e6, 1500)]
+    texts = [*tricky, *(repr(v) for v in values), *(f"${v:,.2f}" for v in values)]
+    texts += [f"{v:.6e}" for v in values[:500]]
+    uniques = list(dict.fromkeys(texts))
+    for remove in ("", ",$"):
+        rules = ColumnRules(
+            kind="numeric", missing_markers=["", "?", "n/a", "-1"], remove_chars=remove
+        )
+        cleaned, ok = _parse_distinct(uniques, rules)
+        want = [clean_value(v, rules) for v in uniques]
+        assert ok.tolist() == [isinstance(v, float) for v in want]
+        got = np.array([v if isinstance(v, float) else np.inf for v in cleaned])
+        expected = np.array([v if isinstance(v, float) else np.inf for v in want])
+        np.testing.assert_array_equal(got, expected)
+        assert np.array_equal(np.signbit(got), np.signbit(expected))
+        assert [v for v in cleaned if not isinstance(v, float)] == [
+            v for v in want if not isinstance(v, float)
+        ]

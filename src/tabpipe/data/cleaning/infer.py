@@ -6,6 +6,7 @@ once per distinct value, not once per row.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,7 +185,8 @@ def _try_numbers(
     if spec.fix_formats:
         if cand.str.contains(r"\d,\d{3}(?:[.]|$)", regex=True).any():
             remove += ","
-        remove += "".join(c for c in CURRENCY_SYMBOLS if cand.str.contains(c, regex=False).any())
+        joined = "\n".join(cand.tolist())  # one scan for all currency symbols
+        remove += "".join(c for c in CURRENCY_SYMBOLS if c in joined)
         if cand.str.endswith("%").any():
             remove += "%"
         units = cand.map(unit_of)
@@ -192,8 +194,8 @@ def _try_numbers(
         if len(found) == 1 and weights[units.notna().to_numpy()].sum() >= 0.5 * weights.sum():
             unit = str(found[0])
     rules = ColumnRules(kind="numeric", missing_markers=markers, remove_chars=remove, unit=unit)
-    cleaned = [clean_value(v, rules) for v in factors[1]]  # each distinct value parsed once
-    ok = np.array([isinstance(v, float) for v in cleaned], dtype=bool)[present]
+    cleaned, parsed_ok = _parse_distinct(factors[1], rules)  # each distinct value parsed once
+    ok = parsed_ok[present]
     share = weights[ok].sum() / max(weights.sum(), 1)
     if share < NUMERIC_SHARE and want is None:
         return None
@@ -356,6 +358,47 @@ def _fit_categories(
     lengths = stripped[present].str.len()
     max_length = int(lengths.max()) if len(lengths) else None
     return Fitted("categorical", values, rules, [], entries, max_length)
+
+
+_PLAIN_NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+
+
+def _parse_distinct(uniques: list[Any], rules: ColumnRules) -> tuple[list[Any], np.ndarray]:
+    """:func:`clean_value` of each distinct value, and whether it gave a number.
+
+    Plain decimal texts (after the rule's character removal) are parsed in one Arrow
+    pass, which gives the same correctly rounded doubles as ``float``; every other
+    value (markers, units, exotic spaces, anything else) goes through
+    :func:`clean_value` itself.
+    """
+    plain = rules.unit is None and not rules.sentinels and rules.fill_number is None
+    plain = plain and rules.lower is None and rules.upper is None and len(uniques) > 1000
+    fast = np.zeros(len(uniques), dtype=bool)
+    cleaned: list[Any] = [math.nan] * len(uniques)
+    if plain:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        texts = pa.array([u if isinstance(u, str) else None for u in uniques], type=pa.string())
+        trimmed = pc.ascii_trim_whitespace(texts)
+        body = trimmed
+        for ch in rules.remove_chars:
+            body = pc.replace_substring(body, ch, "")
+        body = pc.ascii_trim_whitespace(body)
+        marker = pc.is_in(pc.ascii_lower(trimmed), value_set=pa.array(rules.missing_markers))
+        take = pc.and_(pc.match_substring_regex(body, _PLAIN_NUMBER), pc.invert(marker))
+        fast = np.asarray(take.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+        try:
+            numbers = pc.cast(pc.if_else(take, body, None), pa.float64())
+        except pa.ArrowInvalid:  # a text Arrow reads differently: parse them all one by one
+            fast[:] = False
+        else:
+            cleaned = numbers.fill_null(math.nan).to_pylist()
+    ok = fast.copy()
+    for i in np.flatnonzero(~fast):
+        cleaned[i] = value = clean_value(uniques[i], rules)
+        ok[i] = isinstance(value, float)
+    return cleaned, ok
 
 
 def _to_float(
