@@ -13,6 +13,7 @@ import pandas as pd
 
 from tabpipe.config import CleaningSpec, ColumnDeclaration, TaskOrAuto
 from tabpipe.data.cleaning import CleaningReport, clean
+from tabpipe.eda.pairs import SHIFT_SAMPLE
 from tabpipe.eda.profile import Profile, profile
 from tabpipe.eda.report import render_html
 from tabpipe.errors import StoreError
@@ -57,10 +58,12 @@ def explore(
 
 
 def _split(frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A seeded 80/20 split of (at most ``_SPLIT_ROWS``) shuffled rows."""
+    """A seeded 80/20 split of (at most ``_SPLIT_ROWS``) shuffled rows; of each side, only
+    the (at most ``SHIFT_SAMPLE``) rows the train-versus-test view is computed on."""
     order = np.random.default_rng(seed).permutation(len(frame))[:_SPLIT_ROWS]
     n_test = -(-len(order) // 5)  # a fifth, rounded up
-    return frame.iloc[np.sort(order[n_test:])], frame.iloc[np.sort(order[:n_test])]
+    train, test = order[n_test:][:SHIFT_SAMPLE], order[:n_test][:SHIFT_SAMPLE]
+    return frame.iloc[np.sort(train)], frame.iloc[np.sort(test)]
 
 
 def _same_rules(other: pd.DataFrame, report: CleaningReport) -> pd.DataFrame:
