@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from tabpipe.data.cleaning import CleaningReport, Finding
 from tabpipe.data.columnwise import map_columns
+from tabpipe.data.quantiles import quantiles
 from tabpipe.eda import pairs
 
 SAMPLE = 50_000
@@ -145,9 +146,7 @@ def _numeric_stats(frame: pd.DataFrame, names: list[str]) -> dict[str, dict[str,
         low, high = float(finite.min()), float(finite.max())
         distinct = len(pd.unique(finite[:DISTINCT_SAMPLE]))
         bars = _histogram(finite, low, high, _BINS)
-        # ``finite`` is this function's own copy: the quantiles may reorder it in place
-        quartiles = np.quantile(finite, [0.25, 0.5, 0.75], overwrite_input=True)
-        q25, q50, q75 = (float(q) for q in quartiles)
+        q25, q50, q75 = quantiles(finite, [0.25, 0.5, 0.75])
         out[name] = {
             "min": f"{low:.6g}",
             "max": f"{high:.6g}",

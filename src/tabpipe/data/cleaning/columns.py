@@ -13,6 +13,7 @@ from tabpipe.data.cleaning import checks
 from tabpipe.data.cleaning.infer import Fitted
 from tabpipe.data.cleaning.report import ColumnInfo, ColumnKind, Finding, LedgerEntry
 from tabpipe.data.columnwise import map_columns
+from tabpipe.data.quantiles import median
 from tabpipe.data.rules import apply_rules
 from tabpipe.errors import ConfigError
 
@@ -75,7 +76,7 @@ def _describe(
     finite = np.empty(0)
     if numeric:
         floats = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        finite = floats[~np.isnan(floats)]  # a copy of our own
+        finite = floats[~np.isnan(floats)]
     unique = len(counts) if not numeric else _distinct(finite, finite.size == len(values))
     base = {
         "name": name,
@@ -111,7 +112,7 @@ def _describe(
             return _excluded(
                 base, "identifier", "unique integer per row: an identifier, not a feature"
             )
-        middle = float(np.median(finite, overwrite_input=True))
+        middle = median(finite)
         info = ColumnInfo(
             **base,
             kind="numeric",
