@@ -245,3 +245,13 @@ def test_distinct_texts_parse_to_the_same_numbers_as_the_serving_rule() -> None:
         assert [v for v in cleaned if not isinstance(v, float)] == [
             v for v in want if not isinstance(v, float)
         ]
+
+
+def test_changing_the_cleaned_table_leaves_the_input_alone() -> None:
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "n": np.arange(200), "y": [0, 1] * 100})
+    before = frame.copy()
+    cleaned, _, _ = clean(frame, "y")
+    cleaned.loc[0, "x"] = 1e9
+    cleaned.loc[1, "n"] = -5
+    pd.testing.assert_frame_equal(frame, before)

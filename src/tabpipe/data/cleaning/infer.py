@@ -80,6 +80,8 @@ def fit_numbers(
         kind="numeric", missing_markers=markers, remove_chars=remove_chars, unit=unit
     )
     raw = parsed if parsed is not None else column.to_numpy(dtype=np.float64, na_value=np.nan)
+    # a float64 numpy column may hand out its own buffer: keep it behind the Series
+    shared = parsed is None and column.dtype == np.float64
     declared = [float(v) for v in (decl.missing_values if decl else []) if _is_number(v)]
     sentinels = _sentinels(raw, spec.sentinels) + declared
     if sentinels:
@@ -98,14 +100,25 @@ def fit_numbers(
             )
         rules = rules.model_copy(update={"sentinels": sentinels})
         raw = apply_rules(raw, rules)
-    finite = raw[~np.isnan(raw)]
-    integer = bool(finite.size) and (
-        pd.api.types.is_integer_dtype(column) or (_whole(finite[:1000]) and _whole(finite))
-    )
+        shared = False
+    missing = np.isnan(raw)
+    head = raw[:1000][~missing[:1000]]
+    if pd.api.types.is_integer_dtype(column):
+        integer = not missing.all()
+    elif not _whole(head):  # the first values settle most float columns
+        integer = False
+    else:
+        finite = raw[~missing]
+        integer = bool(finite.size) and _whole(finite)
     formats = [f for f in (_describe_chars(remove_chars), unit and f"unit {unit!r}") if f]
+    values = (  # no copy of an array of our own; a shallow, copy-on-write view of the input
+        column.copy(deep=False)
+        if shared
+        else pd.Series(raw, index=column.index, name=column.name, copy=False)
+    )
     return Fitted(
         "integer" if integer else "numeric",
-        pd.Series(raw, index=column.index, name=column.name),
+        values,
         rules,
         [str(f) for f in formats],
         entries,
