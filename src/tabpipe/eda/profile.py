@@ -109,7 +109,7 @@ def profile(
         rows=len(frame),
         columns=columns,
         memory_bytes=int(frame.memory_usage(deep=False).sum()),
-        missing_cells=int(frame.isna().sum().sum()),
+        missing_cells=sum(len(frame) - c.count for c in columns),
         sample_rows=len(sample),
         pearson=pairs.pearson(sample, [n for n in features if n in numeric]),
         cramers_v=pairs.cramers_v(sample, [n for n in features if n not in numeric]),
