@@ -10,7 +10,9 @@ import pytest
 
 from tabpipe.config import CleaningSpec, ColumnDeclaration, SourceSpec
 from tabpipe.data.cleaning import REASON_COLUMN, ROW_COLUMN, CleaningReport, clean
+from tabpipe.data.cleaning.infer import _parse_distinct
 from tabpipe.data.ingest import read_source
+from tabpipe.data.rules import ColumnRules, clean_value
 from tabpipe.errors import SchemaError
 
 DATA = Path(__file__).parent
@@ -155,6 +157,21 @@ def test_missing_share_threshold_and_near_constant() -> None:
     assert "near-constant" in (report.column("almost_same").reason or "")
 
 
+def test_near_constant_numbers_share_is_exact() -> None:
+    n = 1000
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {  # 996 zeros (99.6%) and 4 other values; 990 sevens (99.0%) and 10 others
+            "mostly_zero": np.r_[np.zeros(n - 4), rng.normal(5, 1, 4)],
+            "mostly_seven": np.r_[np.full(n - 10, 7.0), rng.normal(5, 1, 10)],
+            "y": [0, 1] * (n // 2),
+        }
+    )
+    _, _, report = clean(frame, "y")
+    assert "one value in 99.6% of rows" in (report.column("mostly_zero").reason or "")
+    assert report.column("mostly_seven").role == "feature"
+
+
 def test_conflicting_duplicates_are_reported() -> None:
     frame = pd.DataFrame({"x": [1, 1, 2, 3] * 5, "y": [0, 1, 0, 1] * 5})
     _, _, report = clean(frame, "y")
@@ -203,3 +220,38 @@ def test_ten_thousand_columns() -> None:
     cleaned, _, report = clean(frame, "y")
     assert cleaned.shape == (20, 10_001)
     assert len(report.columns) == 10_001
+
+
+def test_distinct_texts_parse_to_the_same_numbers_as_the_serving_rule() -> None:
+    rng = np.random.default_rng(3)
+    tricky = ["-0", "+.5", "5.", "1e5", "1E-3", "1_000", "inf", "NaN", "?", "N/A", "", " ", "-1"]
+    tricky += ["abc", "12a", "\u00a012", "1\u200b", "٣", "--", "1,2,3", "$", "0x10", "1e400"]
+    tricky += [" -7.25e+2 ", "123456789012345678901234567890", "0.1", "$-5", "5$"]
+    values = [float(v) for v in rng.normal(0, 1e6, 1500)]
+    texts = [*tricky, *(repr(v) for v in values), *(f"${v:,.2f}" for v in values)]
+    texts += [f"{v:.6e}" for v in values[:500]]
+    uniques = list(dict.fromkeys(texts))
+    for remove in ("", ",$"):
+        rules = ColumnRules(
+            kind="numeric", missing_markers=["", "?", "n/a", "-1"], remove_chars=remove
+        )
+        cleaned, ok = _parse_distinct(uniques, rules)
+        want = [clean_value(v, rules) for v in uniques]
+        assert ok.tolist() == [isinstance(v, float) for v in want]
+        got = np.array([v if isinstance(v, float) else np.inf for v in cleaned])
+        expected = np.array([v if isinstance(v, float) else np.inf for v in want])
+        np.testing.assert_array_equal(got, expected)
+        assert np.array_equal(np.signbit(got), np.signbit(expected))
+        assert [v for v in cleaned if not isinstance(v, float)] == [
+            v for v in want if not isinstance(v, float)
+        ]
+
+
+def test_changing_the_cleaned_table_leaves_the_input_alone() -> None:
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "n": np.arange(200), "y": [0, 1] * 100})
+    before = frame.copy()
+    cleaned, _, _ = clean(frame, "y")
+    cleaned.loc[0, "x"] = 1e9
+    cleaned.loc[1, "n"] = -5
+    pd.testing.assert_frame_equal(frame, before)

@@ -11,7 +11,8 @@ import pytest
 from tabpipe.config import SourceSpec
 from tabpipe.data.cleaning import clean
 from tabpipe.data.ingest import read_source
-from tabpipe.eda.profile import Profile, histogram, profile
+from tabpipe.eda.explore import explore
+from tabpipe.eda.profile import SAMPLE, Profile, histogram, profile
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -35,6 +36,11 @@ def test_column_statistics_match_pandas(titanic: tuple[pd.DataFrame, Profile]) -
         cleaned["Sex"].value_counts().to_dict()
     )
     assert prof.missing_cells == cleaned.isna().sum().sum()
+    ages = cleaned["Age"].dropna()
+    z = (ages - ages.mean()) / ages.std()
+    assert age.skew == pytest.approx(float((z**3).mean()))
+    assert [age.q25, age.q50, age.q75] == pytest.approx(ages.quantile([0.25, 0.5, 0.75]).tolist())
+    assert age.min == f"{ages.min():.6g}" and age.max == f"{ages.max():.6g}"
 
 
 def test_cross_column_views(titanic: tuple[pd.DataFrame, Profile]) -> None:
@@ -65,3 +71,27 @@ def test_histogram_of_small_integers_has_one_bar_per_value() -> None:
     hist = histogram(np.array([1.0, 2.0, 2.0, 3.0, np.nan]))
     assert hist is not None and hist.counts == [1, 2, 1]
     assert histogram(np.array([np.nan])) is None
+
+
+def test_large_table_counts_are_exact_and_the_report_names_its_samples() -> None:
+    n = SAMPLE + 10_000
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=n)
+    x[rng.random(n) < 0.1] = np.nan
+    frame = pd.DataFrame(
+        {
+            "x": x,
+            "c": rng.choice(["a", "b", "c", None], n),
+            "y": rng.choice(["p", "q"], n),
+        }
+    )
+    result = explore(frame, "y")
+    prof = result.profile
+    cols = {c.name: c for c in prof.columns}
+    assert cols["x"].count == int(np.isfinite(x).sum()) and prof.rows == n
+    assert cols["x"].distinct == len(np.unique(x[np.isfinite(x)]))
+    assert cols["c"].distinct == 3 and cols["c"].count == frame["c"].notna().sum()
+    assert prof.sample_rows == SAMPLE and prof.distinct_sample is None
+    assert prof.shift_rows == (n - n // 5, n // 5)
+    assert f"a seeded sample of {SAMPLE:,} of {n:,} rows" in result.html
+    assert f"Computed on {n - n // 5:,} training and {n // 5:,} test rows" in result.html

@@ -8,11 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from tabpipe.config import CleaningSpec, ColumnDeclaration, TaskOrAuto
 from tabpipe.data.cleaning import CleaningReport, clean
+from tabpipe.eda.pairs import SHIFT_SAMPLE
 from tabpipe.eda.profile import Profile, profile
 from tabpipe.eda.report import render_html
 from tabpipe.errors import StoreError
@@ -48,17 +49,21 @@ def explore(
     test: pd.DataFrame | None
     if compare is not None:
         train, test = cleaned, _same_rules(compare, report)
-    elif len(cleaned) >= 10:  # a seeded 80/20 split of (at most 500,000) rows
-        rows = (
-            cleaned
-            if len(cleaned) <= _SPLIT_ROWS
-            else cleaned.sample(_SPLIT_ROWS, random_state=seed)
-        )
-        train, test = train_test_split(rows, test_size=0.2, random_state=seed)
+    elif len(cleaned) >= 10:
+        train, test = _split(cleaned, seed)
     else:
         train = test = None
     prof = profile(cleaned, report, train=train, test=test)
     return Exploration(cleaned, removed, report, prof, render_html(prof, report, title))
+
+
+def _split(frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A seeded 80/20 split of (at most ``_SPLIT_ROWS``) shuffled rows; of each side, only
+    the (at most ``SHIFT_SAMPLE``) rows the train-versus-test view is computed on."""
+    order = np.random.default_rng(seed).permutation(len(frame))[:_SPLIT_ROWS]
+    n_test = -(-len(order) // 5)  # a fifth, rounded up
+    train, test = order[n_test:][:SHIFT_SAMPLE], order[:n_test][:SHIFT_SAMPLE]
+    return frame.iloc[np.sort(train)], frame.iloc[np.sort(test)]
 
 
 def _same_rules(other: pd.DataFrame, report: CleaningReport) -> pd.DataFrame:

@@ -12,7 +12,7 @@ _MAX_MATRIX = 30
 _MAX_LEVELS = 30
 _MAX_VIEWS = 12
 _SHIFT_BINS = 10
-_SHIFT_SAMPLE = 100_000
+SHIFT_SAMPLE = 100_000
 
 
 class Matrix(BaseModel):
@@ -137,15 +137,32 @@ def _box_view(x: pd.Series, y: pd.Series) -> TargetView:
 
 
 def _share_view(x: pd.Series, y: pd.Series) -> TargetView:
-    labels = x.astype(object).fillna("(missing)").astype(str)
-    top = labels.value_counts().head(_MAX_LEVELS // 2).index
-    table = pd.crosstab(labels[labels.isin(top)], y.astype(str), normalize="index")
+    """Per category (its most frequent ones, sorted by name), the share of each class."""
+    rows, labels = _text_codes(x)
+    classes, names = _text_codes(y)
+    counts = np.bincount(rows, minlength=len(labels))
+    top = np.argsort(-counts, kind="stable")[: _MAX_LEVELS // 2]
+    top = top[counts[top] > 0]
+    table = np.bincount(rows * len(names) + classes, minlength=len(labels) * len(names))
+    table = table.reshape(len(labels), len(names))[top]
+    present = table.sum(axis=0) > 0
+    by_label = np.argsort(np.asarray(labels, dtype=object)[top], kind="stable")
+    by_class = sorted(np.flatnonzero(present), key=lambda j: names[j])
+    shares = table[by_label] / table[by_label].sum(axis=1, keepdims=True)
     return TargetView(
         feature=str(x.name),
         kind="share",
-        labels=[str(v) for v in table.index],
-        series={str(c): [float(v) for v in table[c]] for c in table.columns},
+        labels=[labels[i] for i in top[by_label]],
+        series={names[j]: [float(v) for v in shares[:, j]] for j in by_class},
     )
+
+
+def _text_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Row codes into the distinct values as text (missing as '(missing)'), each text once."""
+    codes, uniques = pd.factorize(column)
+    texts = [*(str(u) for u in uniques), "(missing)"]
+    merged, names = pd.factorize(pd.Index(texts, dtype=object))
+    return np.asarray(merged)[np.asarray(codes)], [str(n) for n in names]
 
 
 def _mean_view(x: pd.Series, y: pd.Series, numeric: bool) -> TargetView:
@@ -176,10 +193,10 @@ def _mean_view(x: pd.Series, y: pd.Series, numeric: bool) -> TargetView:
 
 def shifts(train: pd.DataFrame, test: pd.DataFrame, features: list[str]) -> list[Shift]:
     """PSI per feature on 10 quantile bins of train (numbers) or its top categories."""
-    if len(train) > _SHIFT_SAMPLE:
-        train = train.sample(_SHIFT_SAMPLE, random_state=0)
-    if len(test) > _SHIFT_SAMPLE:
-        test = test.sample(_SHIFT_SAMPLE, random_state=0)
+    if len(train) > SHIFT_SAMPLE:
+        train = train.sample(SHIFT_SAMPLE, random_state=0)
+    if len(test) > SHIFT_SAMPLE:
+        test = test.sample(SHIFT_SAMPLE, random_state=0)
     out = []
     for name in features:
         a, b = train[name], test[name]

@@ -12,6 +12,8 @@ import pandas as pd
 from pydantic import BaseModel
 
 from tabpipe.data.cleaning import CleaningReport, Finding
+from tabpipe.data.columnwise import map_columns
+from tabpipe.data.quantiles import quantiles
 from tabpipe.eda import pairs
 
 SAMPLE = 50_000
@@ -57,6 +59,10 @@ class Profile(BaseModel):
     memory_bytes: int = 0
     missing_cells: int = 0
     sample_rows: int = 0
+    #: rows of each side the train-versus-test view is computed on
+    shift_rows: tuple[int, int] = (0, 0)
+    #: numeric distinct counts are of the first ``DISTINCT_SAMPLE`` values when rows exceed it
+    distinct_sample: int | None = None
     pearson: pairs.Matrix | None = None
     cramers_v: pairs.Matrix | None = None
     missing_patterns: list[pairs.MissingPattern] = []
@@ -79,9 +85,9 @@ def profile(
         for n in frame.columns
         if pd.api.types.is_numeric_dtype(frame[n]) and not pd.api.types.is_bool_dtype(frame[n])
     ]
-    stats = _numeric_stats(frame, numeric)
-    columns = []
-    for name in map(str, frame.columns):
+    numbers = set(numeric)
+
+    def one(name: str) -> ColumnProfile:
         col = frame[name]
         missing = int(col.isna().sum())
         base = ColumnProfile(
@@ -93,17 +99,17 @@ def profile(
             missing_share=missing / max(len(col), 1),
             distinct=0,
         )
-        if name in stats:
-            columns.append(base.model_copy(update=stats[name]))
-        else:
-            columns.append(base.model_copy(update=_text_stats(col)))
+        stats = _numeric_stats(frame, [name])[name] if name in numbers else _text_stats(col)
+        return base.model_copy(update=stats)
+
+    columns = map_columns(one, [str(n) for n in frame.columns], len(frame))
     sample = frame.sample(SAMPLE, random_state=0) if len(frame) > SAMPLE else frame
     features = [c.name for c in report.features()] if report else [str(c) for c in frame.columns]
     prof = Profile(
         rows=len(frame),
         columns=columns,
         memory_bytes=int(frame.memory_usage(deep=False).sum()),
-        missing_cells=int(frame.isna().sum().sum()),
+        missing_cells=sum(len(frame) - c.count for c in columns),
         sample_rows=len(sample),
         pearson=pairs.pearson(sample, [n for n in features if n in numeric]),
         cramers_v=pairs.cramers_v(sample, [n for n in features if n not in numeric]),
@@ -113,6 +119,9 @@ def profile(
         prof.target_views = pairs.target_views(sample, report)
     if train is not None and test is not None and len(train) and len(test):
         prof.shifts = pairs.shifts(train, test, [f for f in features if f in train and f in test])
+        prof.shift_rows = (min(len(train), pairs.SHIFT_SAMPLE), min(len(test), pairs.SHIFT_SAMPLE))
+    if numeric and len(frame) > DISTINCT_SAMPLE:
+        prof.distinct_sample = DISTINCT_SAMPLE
     prof.findings = [*(report.findings if report else []), *_findings(prof, report)]
     return prof
 
@@ -127,23 +136,28 @@ def _numeric_stats(frame: pd.DataFrame, names: list[str]) -> dict[str, dict[str,
         if finite.size == 0:
             out[name] = {"distinct": 0}
             continue
+        n = finite.size
         mean = float(finite.mean())
-        std = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
-        q25, q50, q75 = (float(q) for q in np.quantile(finite, [0.25, 0.5, 0.75]))
-        z = (finite - mean) / std if std > 0 else None
-        skew = float(np.mean(z * z * z)) if z is not None else 0.0
-        counted = finite[:DISTINCT_SAMPLE]
+        deviation = finite - mean
+        squares = float(np.dot(deviation, deviation))
+        std = float(np.sqrt(squares / (n - 1))) if n > 1 else 0.0
+        skew = float(np.dot(deviation * deviation, deviation) / n / std**3) if std > 0 else 0.0
+        del deviation
+        low, high = float(finite.min()), float(finite.max())
+        distinct = len(pd.unique(finite[:DISTINCT_SAMPLE]))
+        bars = _histogram(finite, low, high, _BINS)
+        q25, q50, q75 = quantiles(finite, [0.25, 0.5, 0.75])
         out[name] = {
-            "min": f"{finite.min():.6g}",
-            "max": f"{finite.max():.6g}",
+            "min": f"{low:.6g}",
+            "max": f"{high:.6g}",
             "mean": mean,
             "std": std,
             "q25": q25,
             "q50": q50,
             "q75": q75,
             "skew": skew,
-            "distinct": int(np.unique(counted).size),
-            "histogram": histogram(finite),
+            "distinct": distinct,
+            "histogram": bars,
         }
     return out
 
@@ -153,7 +167,11 @@ def histogram(values: np.ndarray, bins: int = _BINS) -> Histogram | None:
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return None
-    low, high = float(finite.min()), float(finite.max())
+    return _histogram(finite, float(finite.min()), float(finite.max()), bins)
+
+
+def _histogram(finite: np.ndarray, low: float, high: float, bins: int) -> Histogram:
+    """:func:`histogram` of finite values whose minimum and maximum are known."""
     if high - low < bins and low.is_integer() and high.is_integer():
         offsets = finite - low
         if np.all(np.mod(offsets[:10_000], 1) == 0) and np.all(np.mod(offsets, 1) == 0):

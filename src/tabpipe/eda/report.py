@@ -174,6 +174,11 @@ def _columns(prof: Profile) -> str:
     note = ""
     if len(prof.columns) > MAX_COLUMN_CARDS:
         note = f'<p class="note">The first {MAX_COLUMN_CARDS} of {len(prof.columns):,} columns are shown; profile.json holds all.</p>'
+    if prof.distinct_sample:
+        note += (
+            f'<p class="note">Distinct counts of numeric columns are of their first '
+            f"{prof.distinct_sample:,} values; every other statistic uses all rows.</p>"
+        )
     return f'<div class="grid">{"".join(cards)}</div>{note}'
 
 
@@ -219,7 +224,7 @@ def _missing(prof: Profile) -> str:
             "<h3>Most common patterns (red = missing together)</h3>"
             + charts.missing_pattern_chart(prof.missing_patterns, cols)
         )
-    return f'<div class="grid2"><div class="panel"><h3>Share missing per column</h3>{bars}</div><div class="panel">{patterns}</div></div>'
+    return f'<div class="grid2"><div class="panel"><h3>Share missing per column</h3>{bars}</div><div class="panel">{patterns}</div></div>{_sampled(prof, "Patterns")}'
 
 
 def _correlations(prof: Profile) -> str:
@@ -234,7 +239,7 @@ def _correlations(prof: Profile) -> str:
         )
     if not parts:
         return '<div class="panel">Too few features to correlate.</div>'
-    return f'<div class="grid2">{"".join(parts)}</div><p class="note">Computed on {prof.sample_rows:,} rows.</p>'
+    return f'<div class="grid2">{"".join(parts)}</div>{_sampled(prof, "Correlations")}'
 
 
 def _target(prof: Profile, report: CleaningReport) -> str:
@@ -248,6 +253,7 @@ def _target(prof: Profile, report: CleaningReport) -> str:
     return (
         f'<p class="note">The strongest single features first (score: how well the feature alone '
         f'predicts <b>{html.escape(report.target)}</b>, 0 to 1).</p><div class="grid2">{figures}</div>'
+        + _sampled(prof, "These views are")
     )
 
 
@@ -255,7 +261,19 @@ def _shift(prof: Profile) -> str:
     if not prof.shifts:
         return '<div class="panel">No train/test split to compare.</div>'
     top = "".join(f'<div class="panel">{charts.shift_chart(s)}</div>' for s in prof.shifts[:6])
-    return f'<div class="panel">{charts.psi_bars(prof.shifts)}</div><div class="grid2" style="margin-top:14px">{top}</div>'
+    train, test = prof.shift_rows
+    note = f'<p class="note">Computed on {train:,} training and {test:,} test rows.</p>'
+    return f'<div class="panel">{charts.psi_bars(prof.shifts)}</div><div class="grid2" style="margin-top:14px">{top}</div>{note}'
+
+
+def _sampled(prof: Profile, what: str) -> str:
+    """The note under a view computed on the seeded sample (none when it is every row)."""
+    if prof.sample_rows >= prof.rows:
+        return ""
+    return (
+        f'<p class="note">{what} computed on a seeded sample of {prof.sample_rows:,} of '
+        f"{prof.rows:,} rows.</p>"
+    )
 
 
 def _cut(total: int) -> str:

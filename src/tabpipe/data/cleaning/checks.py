@@ -38,10 +38,14 @@ def outlier_bounds(values: np.ndarray, spec: CleaningSpec) -> tuple[float, float
 
 def conflicting_rows(feature_hash: np.ndarray, target_hash: np.ndarray) -> np.ndarray:
     """Rows whose feature values repeat in another row with a different target."""
-    pairs = pd.DataFrame({"k": feature_hash, "t": target_hash})
+    out = np.zeros(len(feature_hash), dtype=bool)
+    repeated = pd.Series(feature_hash).duplicated(keep=False).to_numpy()
+    if not repeated.any():  # only rows whose features repeat can conflict
+        return out
+    pairs = pd.DataFrame({"k": feature_hash[repeated], "t": target_hash[repeated]})
     per_key = pairs.groupby("k")["t"].nunique()
-    conflicted = per_key[per_key > 1].index
-    return np.asarray(pairs["k"].isin(conflicted).to_numpy(), dtype=bool)
+    out[repeated] = pairs["k"].isin(per_key[per_key > 1].index).to_numpy()
+    return out
 
 
 def top_share(column: pd.Series) -> float:
@@ -177,7 +181,14 @@ def target_checks(
                 )
             )
         return TargetSummary(missing=missing), findings
-    counts = y.astype(str).value_counts()
+    counts = y.value_counts(sort=False)  # count first, then name the classes as text
+    counts.index = counts.index.astype(str)
+    counts = (
+        counts[counts > 0]
+        .groupby(level=0, sort=False)
+        .sum()
+        .sort_values(ascending=False, kind="stable")
+    )
     ratio = float(counts.iloc[0] / counts.iloc[-1])
     rare = [str(c) for c, n in counts.items() if n < 10 or n / len(y) < spec.rare_class_share]
     if ratio >= 5:

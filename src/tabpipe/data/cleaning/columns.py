@@ -12,6 +12,8 @@ from tabpipe.config import CleaningSpec, ColumnDeclaration, Task
 from tabpipe.data.cleaning import checks
 from tabpipe.data.cleaning.infer import Fitted
 from tabpipe.data.cleaning.report import ColumnInfo, ColumnKind, Finding, LedgerEntry
+from tabpipe.data.columnwise import map_columns
+from tabpipe.data.quantiles import median
 from tabpipe.data.rules import apply_rules
 from tabpipe.errors import ConfigError
 
@@ -34,10 +36,13 @@ def decide_columns(
     decls: Mapping[str, ColumnDeclaration],
     entries: list[LedgerEntry],
 ) -> tuple[list[ColumnInfo], list[Finding]]:
-    infos = {
-        name: _describe(name, fitted[name], raw[name], keep, name == target, spec)
-        for name in raw.columns
-    }
+    names = [str(n) for n in raw.columns]
+    described = map_columns(
+        lambda name: _describe(name, fitted[name], raw[name], keep, name == target, spec),
+        names,
+        len(raw),
+    )
+    infos = dict(zip(names, described, strict=True))
     for name, decl in decls.items():
         if name in infos and name != target:
             infos[name] = _declared(infos[name], decl, fitted[name])
@@ -64,11 +69,15 @@ def decide_columns(
 def _describe(
     name: str, fit: Fitted, raw: pd.Series, keep: np.ndarray, is_target: bool, spec: CleaningSpec
 ) -> ColumnInfo:
-    values = fit.values[keep]
+    values = fit.values if keep.all() else fit.values[keep]
     missing = int(values.isna().sum())
     numeric = fit.rules is not None and fit.rules.kind == "numeric"
-    counts = _counts(values, numeric)
-    unique = len(counts) if not numeric else _distinct(values)
+    counts = _counts(values) if not numeric else pd.Series([], dtype=np.int64)
+    finite = np.empty(0)
+    if numeric:
+        floats = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        finite = floats[~np.isnan(floats)]
+    unique = len(counts) if not numeric else _distinct(finite, finite.size == len(values))
     base = {
         "name": name,
         "raw_dtype": str(raw.dtype),
@@ -103,15 +112,18 @@ def _describe(
             return _excluded(
                 base, "identifier", "unique integer per row: an identifier, not a feature"
             )
-        floats = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        middle = median(finite)
         info = ColumnInfo(
             **base,
             kind="numeric",
             role="feature",
-            minimum=_finite(np.nanmin(floats)),
-            maximum=_finite(np.nanmax(floats)),
-            median=_finite(np.nanmedian(floats)),
+            minimum=_finite(finite.min()),
+            maximum=_finite(finite.max()),
+            median=_finite(middle),
         )
+        # a value held by more than half the rows is the median: its exact share is the top
+        # share whenever that can reach near_constant_share (> 0.5)
+        share = float(np.count_nonzero(finite == middle) / finite.size)
     else:
         if unique == present and len(values) > 50:
             return _excluded(
@@ -126,7 +138,7 @@ def _describe(
             )
         categories = sorted(str(v) for v in counts.index)
         info = ColumnInfo(**base, kind="categorical", role="feature", categories=categories)
-    share = float(counts.iloc[0] / counts.sum()) if len(counts) else 0.0
+        share = float(counts.iloc[0]) / float(counts.sum()) if len(counts) else 0.0
     if len(values) >= 100 and share >= spec.near_constant_share:
         return info.model_copy(
             update={
@@ -181,8 +193,13 @@ def _leakage(
         rows = rows[sample]
     y = fitted[target].values.iloc[rows]
     forced = {n for n, d in decls.items() if d.role == "feature"}
-    for info in [i for i in infos.values() if i.role == "feature"]:
-        score = checks.leakage_score(fitted[info.name].values.iloc[rows], y, task)
+    candidates = [i for i in infos.values() if i.role == "feature"]
+    scores = map_columns(
+        lambda info: checks.leakage_score(fitted[info.name].values.iloc[rows], y, task),
+        candidates,
+        len(keep),
+    )
+    for info, score in zip(candidates, scores, strict=True):
         if score is None:
             continue
         info.leakage_score = round(score, 4)
@@ -208,7 +225,7 @@ def _leakage(
             )
     if task == "regression":
         numeric = [i.name for i in infos.values() if i.role == "feature" and i.kind == "numeric"]
-        frame = pd.DataFrame({n: fitted[n].values[keep] for n in numeric})
+        frame = pd.DataFrame({n: fitted[n].values[keep] for n in numeric}, copy=False)
         for a, b in checks.sum_leaks(frame, numeric, y):
             for name in (a, b):
                 if name in forced:
@@ -339,23 +356,20 @@ def _impute_knn(info: ColumnInfo, entries: list[LedgerEntry]) -> None:
     )
 
 
-def _counts(values: pd.Series, numeric: bool) -> pd.Series:
-    """Value counts (most frequent first); for numbers, of at most 200,000 spread rows."""
-    if numeric and len(values) > _COUNT_SAMPLE:
-        values = values.iloc[_spread(len(values), _COUNT_SAMPLE)]
+def _counts(values: pd.Series) -> pd.Series:
+    """Value counts (most frequent first)."""
     counts = values.value_counts(dropna=True, sort=True)
     return counts[counts > 0]
 
 
-def _distinct(values: pd.Series) -> int:
-    """Exact for integer columns without gaps (identifier checks need it), else from a sample."""
-    floats = values.to_numpy(dtype=np.float64, na_value=np.nan)
-    finite = floats[~np.isnan(floats)]
+def _distinct(finite: np.ndarray, complete: bool) -> int:
+    """Distinct non-missing values: exact for integer columns without gaps (``complete``;
+    identifier checks need it), else from a sample."""
     if finite.size == 0:
         return 0
     if finite.min() == finite.max():
         return 1
-    if finite.size != floats.size or not np.all(np.mod(finite[:1000], 1) == 0):
+    if not complete or not np.all(np.mod(finite[:1000], 1) == 0):
         finite = (
             finite[_spread(finite.size, _COUNT_SAMPLE)] if finite.size > _COUNT_SAMPLE else finite
         )

@@ -24,6 +24,7 @@ from tabpipe.data.cleaning.report import (
     TargetSummary,
 )
 from tabpipe.data.cleaning.target import detect_task, prepare_target
+from tabpipe.data.columnwise import map_columns
 from tabpipe.data.contract import ColumnContract, DataContract, apply_declaration
 from tabpipe.data.rules import category_string
 from tabpipe.errors import SchemaError
@@ -71,15 +72,23 @@ def clean(
             prepared, resolved, spec, int(missing_target.sum())
         )
     keep = (removed == "").to_numpy()
-    for name in raw.columns:  # rules are fitted on the rows that are learned from
-        if name != target:
-            fit = _fit(raw.loc[keep, name], False, spec, decls.get(name))
+    every = bool(keep.all())
+
+    def fit_one(name: str) -> Fitted:  # rules are fitted on the rows that are learned from
+        fit = _fit(raw[name] if every else raw.loc[keep, name], False, spec, decls.get(name))
+        if not every:
             fit.values = fit.values.reindex(raw.index)
-            fitted[name] = fit
-            entries += fit.entries
+        return fit
+
+    names = [str(n) for n in raw.columns if n != target]
+    for name, fit in zip(names, map_columns(fit_one, names, len(raw)), strict=True):
+        fitted[name] = fit
+        entries += fit.entries
     infos, more = decide_columns(raw, fitted, keep, target, resolved, spec, decls, entries)
     findings += more
-    cleaned = pd.DataFrame({name: _storable(fitted[name].values) for name in raw.columns})
+    cleaned = pd.DataFrame(  # copy=False: no consolidation copy of the columns into blocks
+        {name: _storable(fitted[name].values) for name in raw.columns}, copy=False
+    )
     features = [c.name for c in infos if c.role == "feature"]
     duplicates, conflicting = _duplicates(cleaned, keep, features, target, spec, removed, entries)
     _drop_outliers(cleaned, infos, spec, removed, entries)
@@ -184,9 +193,9 @@ def _duplicates(
     removed: pd.Series,
     entries: list[LedgerEntry],
 ) -> tuple[int, int]:
-    hashes = {name: _column_hash(cleaned[name]) for name in cleaned.columns}
+    rows, feature_rows, target_hash = _row_hashes(cleaned, features, target)
     exact = np.zeros(len(cleaned), dtype=bool)
-    exact[keep] = pd.Series(_row_hash(hashes, list(cleaned.columns))[keep]).duplicated().to_numpy()
+    exact[keep] = pd.Series(rows[keep]).duplicated().to_numpy()
     count = int(exact.sum())
     if count and spec.duplicates == "drop":
         _remove(removed, exact, "exact duplicate of an earlier row", entries, None, "duplicates")
@@ -203,10 +212,8 @@ def _duplicates(
     conflicting = 0
     if target is not None:
         clash = np.zeros(len(cleaned), dtype=bool)
-        if features:
-            clash[keep] = checks.conflicting_rows(
-                _row_hash(hashes, features)[keep], hashes[target][keep]
-            )
+        if features and target_hash is not None:
+            clash[keep] = checks.conflicting_rows(feature_rows[keep], target_hash[keep])
         conflicting = int(clash.sum())
         if conflicting and spec.conflicting_duplicates == "drop":
             _remove(
@@ -257,13 +264,27 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _row_hash(hashes: Mapping[str, np.ndarray], names: list[str]) -> np.ndarray:
-    """One 64-bit hash per row over the named columns (equal rows, equal hashes)."""
-    out = np.zeros(len(next(iter(hashes.values()))), dtype=np.uint64)
+def _row_hashes(
+    frame: pd.DataFrame, features: list[str], target: str | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """64-bit row hashes over all columns and over the features (equal rows, equal hashes),
+    and the target's value hashes; one column hash at a time, folded in place."""
+    rows = np.zeros(len(frame), dtype=np.uint64)
+    feature_rows = np.zeros(len(frame), dtype=np.uint64)
+    wanted = set(features)
+    target_hash = None
+    prime = np.uint64(0x100000001B3)
     with np.errstate(over="ignore"):
-        for name in names:
-            out = (out * np.uint64(0x100000001B3)) ^ hashes[name]
-    return _mix(out)
+        for name in frame.columns:
+            hashed = _column_hash(frame[name])
+            rows *= prime
+            rows ^= hashed
+            if name in wanted:
+                feature_rows *= prime
+                feature_rows ^= hashed
+            if name == target:
+                target_hash = hashed
+    return _mix(rows), _mix(feature_rows), target_hash
 
 
 def _drop_outliers(

@@ -6,6 +6,7 @@ once per distinct value, not once per row.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,6 @@ from tabpipe.data.rules import (
     apply_rules,
     category_string,
     clean_value,
-    parse_number,
     unit_of,
 )
 
@@ -80,6 +80,8 @@ def fit_numbers(
         kind="numeric", missing_markers=markers, remove_chars=remove_chars, unit=unit
     )
     raw = parsed if parsed is not None else column.to_numpy(dtype=np.float64, na_value=np.nan)
+    # a float64 numpy column may hand out its own buffer: keep it behind the Series
+    shared = parsed is None and column.dtype == np.float64
     declared = [float(v) for v in (decl.missing_values if decl else []) if _is_number(v)]
     sentinels = _sentinels(raw, spec.sentinels) + declared
     if sentinels:
@@ -98,14 +100,25 @@ def fit_numbers(
             )
         rules = rules.model_copy(update={"sentinels": sentinels})
         raw = apply_rules(raw, rules)
-    finite = raw[~np.isnan(raw)]
-    integer = bool(finite.size) and (
-        pd.api.types.is_integer_dtype(column) or (_whole(finite[:1000]) and _whole(finite))
-    )
+        shared = False
+    missing = np.isnan(raw)
+    head = raw[:1000][~missing[:1000]]
+    if pd.api.types.is_integer_dtype(column):
+        integer = not missing.all()
+    elif not _whole(head):  # the first values settle most float columns
+        integer = False
+    else:
+        finite = raw[~missing]
+        integer = bool(finite.size) and _whole(finite)
     formats = [f for f in (_describe_chars(remove_chars), unit and f"unit {unit!r}") if f]
+    values = (  # no copy of an array of our own; a shallow, copy-on-write view of the input
+        column.copy(deep=False)
+        if shared
+        else pd.Series(raw, index=column.index, name=column.name, copy=False)
+    )
     return Fitted(
         "integer" if integer else "numeric",
-        pd.Series(raw, index=column.index, name=column.name),
+        values,
         rules,
         [str(f) for f in formats],
         entries,
@@ -151,7 +164,7 @@ def _fit_text(
         return Fitted("categorical", _take(factors, rules, column), rules, entries=entries)
     if want in (None, "numeric", "integer"):
         numeric = _try_numbers(
-            column, factors, cand, weights, name, markers, spec, decl, entries, want
+            column, factors, cand, weights, present, name, markers, spec, decl, entries, want
         )
         if numeric is not None:
             return numeric
@@ -173,6 +186,7 @@ def _try_numbers(
     factors: tuple[np.ndarray, list[Any]],
     cand: pd.Series,
     weights: np.ndarray,
+    present: np.ndarray,
     name: str,
     markers: list[str],
     spec: CleaningSpec,
@@ -184,7 +198,8 @@ def _try_numbers(
     if spec.fix_formats:
         if cand.str.contains(r"\d,\d{3}(?:[.]|$)", regex=True).any():
             remove += ","
-        remove += "".join(c for c in CURRENCY_SYMBOLS if cand.str.contains(c, regex=False).any())
+        joined = "\n".join(cand.tolist())  # one scan for all currency symbols
+        remove += "".join(c for c in CURRENCY_SYMBOLS if c in joined)
         if cand.str.endswith("%").any():
             remove += "%"
         units = cand.map(unit_of)
@@ -192,12 +207,13 @@ def _try_numbers(
         if len(found) == 1 and weights[units.notna().to_numpy()].sum() >= 0.5 * weights.sum():
             unit = str(found[0])
     rules = ColumnRules(kind="numeric", missing_markers=markers, remove_chars=remove, unit=unit)
-    ok = np.array([parse_number(t, rules) is not None for t in cand], dtype=bool)
+    cleaned, parsed_ok = _parse_distinct(factors[1], rules)  # each distinct value parsed once
+    ok = parsed_ok[present]
     share = weights[ok].sum() / max(weights.sum(), 1)
     if share < NUMERIC_SHARE and want is None:
         return None
     changed = int(weights.sum())
-    parsed = _to_float(factors, rules, name, entries)
+    parsed = _to_float(factors, cleaned, name, entries)
     fitted = fit_numbers(
         column,
         name,
@@ -357,12 +373,53 @@ def _fit_categories(
     return Fitted("categorical", values, rules, [], entries, max_length)
 
 
+_PLAIN_NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+
+
+def _parse_distinct(uniques: list[Any], rules: ColumnRules) -> tuple[list[Any], np.ndarray]:
+    """:func:`clean_value` of each distinct value, and whether it gave a number.
+
+    Plain decimal texts (after the rule's character removal) are parsed in one Arrow
+    pass, which gives the same correctly rounded doubles as ``float``; every other
+    value (markers, units, exotic spaces, anything else) goes through
+    :func:`clean_value` itself.
+    """
+    plain = rules.unit is None and not rules.sentinels and rules.fill_number is None
+    plain = plain and rules.lower is None and rules.upper is None and len(uniques) > 1000
+    fast = np.zeros(len(uniques), dtype=bool)
+    cleaned: list[Any] = [math.nan] * len(uniques)
+    if plain:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        texts = pa.array([u if isinstance(u, str) else None for u in uniques], type=pa.string())
+        trimmed = pc.ascii_trim_whitespace(texts)
+        body = trimmed
+        for ch in rules.remove_chars:
+            body = pc.replace_substring(body, ch, "")
+        body = pc.ascii_trim_whitespace(body)
+        marker = pc.is_in(pc.ascii_lower(trimmed), value_set=pa.array(rules.missing_markers))
+        take = pc.and_(pc.match_substring_regex(body, _PLAIN_NUMBER), pc.invert(marker))
+        fast = np.asarray(take.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+        try:
+            numbers = pc.cast(pc.if_else(take, body, None), pa.float64())
+        except pa.ArrowInvalid:  # a text Arrow reads differently: parse them all one by one
+            fast[:] = False
+        else:
+            cleaned = numbers.fill_null(math.nan).to_pylist()
+    ok = fast.copy()
+    for i in np.flatnonzero(~fast):
+        cleaned[i] = value = clean_value(uniques[i], rules)
+        ok[i] = isinstance(value, float)
+    return cleaned, ok
+
+
 def _to_float(
-    factors: tuple[np.ndarray, list[Any]], rules: ColumnRules, name: str, entries: list[LedgerEntry]
+    factors: tuple[np.ndarray, list[Any]], cleaned: list[Any], name: str, entries: list[LedgerEntry]
 ) -> np.ndarray:
-    """Parse each distinct text once; values that are still not numbers become missing."""
+    """The distinct values as parsed (``cleaned``, by :func:`clean_value`) spread back to the
+    rows; values that are still not numbers become missing."""
     codes, uniques = factors
-    cleaned = [clean_value(v, rules) for v in uniques]
     bad = np.array([not isinstance(v, float) for v in cleaned], dtype=bool)
     floats = np.array([*(np.nan if b else v for v, b in zip(cleaned, bad, strict=True)), np.nan])
     if bad.any():

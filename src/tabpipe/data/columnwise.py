@@ -1,0 +1,31 @@
+"""Per-column work of a large table spread over threads.
+
+numpy, pandas and Arrow release the GIL in their inner loops (partitions,
+hashing, reductions), so independent columns cleaned or profiled at the same
+time use every core. Small tables stay in the calling thread. Results come back
+in the order of the inputs, so the outcome does not depend on the threads.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: below this many rows a table is handled column after column in one thread
+PARALLEL_ROWS = 100_000
+MAX_THREADS = 4
+
+
+def map_columns(work: Callable[[T], R], columns: Iterable[T], rows: int) -> list[R]:
+    """``[work(c) for c in columns]``, on up to ``MAX_THREADS`` threads when ``rows`` is large."""
+    todo = list(columns)
+    threads = min(len(todo), os.cpu_count() or 1, MAX_THREADS)
+    if rows < PARALLEL_ROWS or threads < 2:
+        return [work(c) for c in todo]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(work, todo))
