@@ -6,10 +6,10 @@ TABPIPE := $(VENV)/bin/tabpipe
 
 .PHONY: demo test lint setup clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints/dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c constraints/dev.txt -e '.[dev]'
 	touch $@
 
 setup: $(VENV)/.installed
