@@ -360,10 +360,16 @@ def log_batch(
     latency_ms: float,
     *,
     key_column: str | None = None,
+    feeds: dict[str, np.ndarray] | None = None,
 ) -> Path | None:
-    """Log a batch scoring synchronously as one part; a failure is logged, never raised."""
+    """Log a batch scoring synchronously as one part; a failure is logged, never raised.
+
+    ``feeds`` are the batch's checked model feeds when the caller has them; else
+    ``columns`` are checked again.
+    """
     try:
-        feeds = manifest.signature.to_feeds(columns)
+        if feeds is None:
+            feeds = manifest.signature.to_feeds(columns)
         keys = list(columns[key_column]) if key_column and key_column in columns else None
         rec = _Record(
             time.time(),
@@ -436,20 +442,21 @@ def _ok_table(model: str, records: list[_Record], key_name: str | None) -> pa.Ta
         keys = [k for r in records for k in (r.keys or [None] * r.rows)]
         cols["key"] = pa.array([key_text(k) for k in keys], pa.string())
         cols["key_name"] = pa.array([key_name] * n, pa.string())
-    flags: list[list[str]] = [
-        list(f) for r in records for f in (r.flags or [[] for _ in range(r.rows)])
-    ]
+    contract = None
+    if any(r.flags for r in records):  # the data contract's per-row flags come first
+        contract = [list(f) for r in records for f in (r.flags or [[] for _ in range(r.rows)])]
+    marks: list[tuple[np.ndarray, str]] = []
     for spec in manifest.signature.columns:
         values = np.concatenate([r.feeds[spec.name].reshape(-1) for r in records if r.feeds])
         if spec.kind in ("numeric", "datetime"):  # a datetime is logged as epoch seconds
             numbers = values.astype(np.float64)
             cols[INPUT_PREFIX + spec.name] = pa.array(numbers, from_pandas=True)
-            _numeric_flags(spec.name, numbers, spec.minimum, spec.maximum, flags)
+            marks += _numeric_flags(spec.name, numbers, spec.minimum, spec.maximum)
         else:
             texts = values.astype(str)
             cols[INPUT_PREFIX + spec.name] = pa.array(texts, pa.string())
-            _category_flags(spec.name, texts, spec.categories, flags)
-    cols["flags"] = pa.array(flags, pa.list_(pa.string()))
+            marks += _category_flags(spec.name, texts, spec.categories)
+    cols["flags"] = _flag_lists(n, contract, marks)
     outputs = [v for r in records for v in (r.prediction.values if r.prediction else [])]
     if manifest.task == "regression":
         cols["prediction"] = pa.array(np.asarray(outputs, dtype=np.float64), from_pandas=True)
@@ -464,29 +471,45 @@ def _ok_table(model: str, records: list[_Record], key_name: str | None) -> pa.Ta
 
 
 def _numeric_flags(
-    name: str, values: np.ndarray, low: float | None, high: float | None, flags: list[list[str]]
-) -> None:
-    for i in np.flatnonzero(np.isnan(values)):
-        flags[i].append(f"missing:{name}")
+    name: str, values: np.ndarray, low: float | None, high: float | None
+) -> list[tuple[np.ndarray, str]]:
+    marks = [(np.isnan(values), f"missing:{name}")]
     if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
-        return
+        return marks
     with np.errstate(invalid="ignore"):
         outside = (values < low) | (values > high)
-    for i in np.flatnonzero(outside):
-        flags[i].append(f"range:{name}")
+    return [*marks, (outside, f"range:{name}")]
 
 
 def _category_flags(
-    name: str, texts: np.ndarray, categories: list[str] | None, flags: list[list[str]]
-) -> None:
+    name: str, texts: np.ndarray, categories: list[str] | None
+) -> list[tuple[np.ndarray, str]]:
     missing = texts == MISSING_CATEGORY
-    for i in np.flatnonzero(missing):
-        flags[i].append(f"missing:{name}")
+    marks = [(missing, f"missing:{name}")]
     if not categories:
-        return
+        return marks
     unseen = ~np.isin(texts, np.asarray(categories, dtype=str)) & ~missing
-    for i in np.flatnonzero(unseen):
-        flags[i].append(f"unseen:{name}")
+    return [*marks, (unseen, f"unseen:{name}")]
+
+
+def _flag_lists(
+    rows: int, contract: list[list[str]] | None, marks: list[tuple[np.ndarray, str]]
+) -> pa.Array:
+    """Each row's flags: its contract flags, then the marked ones in column order."""
+    marks = [(mask, label) for mask, label in marks if mask.any()]
+    if contract is not None:  # a served request: a few rows
+        for mask, label in marks:
+            for i in np.flatnonzero(mask):
+                contract[i].append(label)
+        return pa.array(contract, pa.list_(pa.string()))
+    offsets = np.zeros(rows + 1, dtype=np.int32)
+    if not marks:
+        return pa.ListArray.from_arrays(pa.array(offsets), pa.array([], pa.string()))
+    matrix = np.stack([mask for mask, _ in marks], axis=1)  # rows x marks
+    _, which = np.nonzero(matrix)  # row by row, marks in order within a row
+    labels = np.asarray([label for _, label in marks], dtype=object)[which]
+    np.cumsum(matrix.sum(axis=1), out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(labels, pa.string()))
 
 
 __all__ = [
