@@ -19,10 +19,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel
 
+from tabpipe.data.columnar import map_distinct
 from tabpipe.data.dates import to_epoch_seconds
 from tabpipe.data.rules import ColumnRules, apply_rules, clean_value
 from tabpipe.errors import PayloadTooLargeError, RequestError
-from tabpipe.packaging.columnar import map_distinct
 
 MISSING_CATEGORY = ""
 MISSING_MARKERS = frozenset({"", "?", "na", "n/a", "nan", "null", "none", "-", "--"})

@@ -34,6 +34,13 @@ def object_array(values: Sequence[Any] | np.ndarray) -> np.ndarray:
     return out
 
 
+def groupable(array: np.ndarray) -> bool:
+    """Whether equal values of ``array`` are the same value to any check (one kind of value)."""
+    import pandas as pd
+
+    return pd.api.types.infer_dtype(array, skipna=True) in _GROUPABLE
+
+
 def map_distinct(
     values: Sequence[Any] | np.ndarray,
     fn: Callable[[Any, int], Any],
@@ -49,7 +56,7 @@ def map_distinct(
     import pandas as pd
 
     array = object_array(values)
-    if pd.api.types.infer_dtype(array, skipna=True) not in _GROUPABLE:
+    if not groupable(array):
         return None
     codes, uniques = pd.factorize(array, use_na_sentinel=True)
     codes = np.asarray(codes)
