@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tabpipe.data.columnar import DISTINCT_ABOVE, map_distinct
+from tabpipe.data.columnar import DISTINCT_ABOVE, map_distinct, object_array
 from tabpipe.data.rules import ColumnRules
 from tabpipe.errors import RequestError
 from tabpipe.packaging.signature import Checked, ColumnSpec, Signature
@@ -43,7 +43,9 @@ def signature(unseen: str = "ignore") -> Signature:
                 name="sex",
                 kind="categorical",
                 categories=["female", "male"],
-                rules=ColumnRules(kind="categorical", case_map={"male": "male", "female": "female"}),
+                rules=ColumnRules(
+                    kind="categorical", case_map={"male": "male", "female": "female"}
+                ),
             ),
             ColumnSpec(name="deck", kind="categorical", categories=["1", "2"]),
             ColumnSpec(name="note", kind="text"),
@@ -92,9 +94,7 @@ def assert_same(a: Checked, b: Checked) -> None:
 @pytest.mark.parametrize("as_array", [False, True], ids=["lists", "object-arrays"])
 def test_column_wise_check_equals_the_row_by_row_check(as_array: bool) -> None:
     data = columns()
-    given: dict[str, Any] = {
-        k: np.asarray(v + [None], dtype=object)[:-1] if as_array else v for k, v in data.items()
-    }
+    given: dict[str, Any] = {k: object_array(v) if as_array else v for k, v in data.items()}
     batch = signature().check(given)
     assert_same(batch, row_by_row(signature(), data))
     assert batch.unseen["sex"] > 0 and batch.out_of_range["age"] > 0  # the tricky values count
@@ -146,7 +146,7 @@ def test_the_first_bad_row_wins_among_distinct_and_missing_values() -> None:
             raise RequestError(f"row {row}")
         return str(value)
 
-    with pytest.raises(RequestError, match="^row 2500$"):
+    with pytest.raises(RequestError, match=r"^row 2500$"):
         map_distinct(values, check)
 
 
