@@ -82,8 +82,8 @@ def map_distinct(
                 failed.append(int(row))
                 break
     if failed:
-        first = min(failed)
-        fn(array[first], first)  # raises the row loop's error for that row
+        bad = min(failed)
+        fn(array[bad], bad)  # raises the row loop's error for that row
     out: np.ndarray = mapped[codes]
     if len(by_type) == 1:
         out[missing] = next(iter(by_type.values()))
