@@ -32,8 +32,9 @@ def test_ray_ingest_gives_the_local_snapshot(ray_cluster, tmp_path: Path) -> Non
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert f"snapshot {local.id} " in result.output
-    assert "existing (identical data)" in result.output  # the same id: the same snapshot
+    printed = " ".join(result.output.split())
+    assert f"snapshot {local.id} " in printed
+    assert "existing (identical data)" in printed  # the same id: the same snapshot
     with Workspace(tmp_path / "ws") as ws:
         assert len(ws.snapshots.list()) == 1
 
