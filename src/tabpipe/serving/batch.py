@@ -94,7 +94,8 @@ def parquet_of(source: Path) -> Iterator[Path]:
 
 def read_batches(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
     """The rows of a Parquet file as pandas batches, in file order."""
-    reader = pq.ParquetFile(path)
+    # pre_buffer would keep every row group's bytes read so far until the end of the file
+    reader = pq.ParquetFile(path, pre_buffer=False)
     if reader.metadata.num_rows == 0:
         raise SourceError(f"{path}: holds no data rows")
     for batch in reader.iter_batches(batch_size=batch_rows):
