@@ -74,6 +74,10 @@ def score_parquet(job: ScoringJob, engine: EngineSpec, on_batch: Any = None) -> 
     try:
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
+        # Ray 2.60's DataSourceV2 Parquet reader (its default) yields the row groups of a
+        # large file out of order even so; the V1 reader keeps the file's order.
+        if hasattr(context, "use_datasource_v2"):
+            context.use_datasource_v2 = False
         scored = ray.data.read_parquet(job.inputs).map_batches(
             BundleScorer,
             fn_constructor_args=(bundle_files(job.bundle), job.runtime),
