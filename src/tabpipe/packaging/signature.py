@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel
 
-from tabpipe.data.columnar import map_distinct
+from tabpipe.data.columnar import DISTINCT_ABOVE, map_distinct
 from tabpipe.data.dates import to_epoch_seconds
 from tabpipe.data.rules import ColumnRules, apply_rules, clean_value
 from tabpipe.errors import PayloadTooLargeError, RequestError
@@ -133,7 +133,9 @@ class Signature(BaseModel):
                 checked.feeds[col.name] = _datetimes(col, values).reshape(-1, 1)
             elif col.kind == "text":
                 texts = self._categorical(col, values, checked)
-                lowered = map_distinct(texts, lambda text, _: text.lower())
+                lowered = None
+                if rows > DISTINCT_ABOVE:
+                    lowered = map_distinct(texts, lambda text, _: text.lower())
                 if lowered is None:
                     lowered = np.asarray([t.lower() for t in texts], dtype=object)
                 checked.feeds[col.name] = lowered.reshape(-1, 1)
@@ -198,7 +200,9 @@ class Signature(BaseModel):
     ) -> np.ndarray:
         reject = self.unseen_categories == "reject"
         known = col.known
-        texts = map_distinct(values, lambda value, row: _category(col, value, row, reject))
+        texts = None
+        if len(values) > DISTINCT_ABOVE:
+            texts = map_distinct(values, lambda value, row: _category(col, value, row, reject))
         if texts is not None:  # a large column: each distinct value checked once
             if known is not None:
                 unseen_rows = map_distinct(
@@ -210,9 +214,16 @@ class Signature(BaseModel):
             return texts
         out = np.empty(len(values), dtype=object)
         unseen = 0
-        for i, value in enumerate(values):
-            text = _category(col, value, i, reject)
-            if known is not None and text != MISSING_CATEGORY and text not in known:
+        for i, value in enumerate(values):  # the rule of _category, inline (the serving path)
+            if isinstance(value, list | dict | tuple):
+                _category(col, value, i, reject)  # raises
+            text = category_text(value)
+            if text == MISSING_CATEGORY:
+                if not col.nullable:
+                    _category(col, value, i, reject)  # raises
+            elif known is not None and text not in known:
+                if reject:
+                    _category(col, value, i, reject)  # raises
                 unseen += 1
             out[i] = text
         if unseen:
