@@ -13,15 +13,16 @@ from sqlalchemy import desc, select
 
 from tabpipe import metadata as md
 from tabpipe.artifacts import HTML, json_codec
-from tabpipe.config import PipelineSpec, SourceSpec
-from tabpipe.data.ingest import read_source
+from tabpipe.config import PipelineSpec
 from tabpipe.engine import EngineSpec
 from tabpipe.errors import NotFoundError
 from tabpipe.modeling.select import Leaderboard
 from tabpipe.packaging.bundle import Manifest, read_manifest
 from tabpipe.pipeline import Runner
 from tabpipe.registry import CHAMPION, ModelVersion, Registry
-from tabpipe.serving.runtime import Prediction, Runtime, load_predictor
+from tabpipe.serving.batch import BATCH_ROWS, ScoredBatch, score_frame
+from tabpipe.serving.batch import score_file as run_scoring
+from tabpipe.serving.runtime import Runtime, load_predictor
 from tabpipe.stages import TRAINING_STAGES
 from tabpipe.workspace import Workspace
 
@@ -129,22 +130,34 @@ def _promote_if_new(registry: Registry, version: ModelVersion, run_id: str) -> N
 
 def score(frame: pd.DataFrame, bundle: Path, runtime: Runtime = "onnx") -> pd.DataFrame:
     """Input columns, then ``prediction``, then ``proba_<class>`` per class for classifiers."""
-    predictor = load_predictor(bundle, runtime)
-    signature = predictor.manifest.signature
-    feeds = signature.to_feeds({c: frame[c].tolist() for c in signature.names if c in frame})
-    prediction = predictor.predict(feeds)
-    return with_predictions(frame, prediction, predictor.manifest)
+    return score_frame(load_predictor(bundle, runtime), frame).frame
 
 
-def with_predictions(
-    frame: pd.DataFrame, prediction: Prediction, manifest: Manifest
-) -> pd.DataFrame:
-    scored = frame.copy()
-    scored["prediction"] = prediction.values
-    if prediction.proba is not None:
-        for i, cls in enumerate(manifest.classes or []):
-            scored[f"proba_{cls}"] = prediction.proba[:, i]
-    return scored
+def score_file(
+    workspace: Workspace,
+    name: str,
+    source: Path,
+    output: Path,
+    *,
+    alias: str = CHAMPION,
+    runtime: Runtime = "onnx",
+    key_column: str | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> int:
+    """Batch scoring of a CSV or Parquet file of any size; returns the row count.
+
+    The file is read, checked, scored and written ``batch_rows`` rows at a time, so
+    memory stays bounded; the output (Parquet or CSV, by its suffix) is written under
+    a temporary name and renamed when complete. Every batch goes to the prediction
+    log too (source ``batch``), with ``key_column`` as the user key that late labels
+    can refer to.
+    """
+    version = Registry(workspace).resolve(name, alias)
+    predictor = load_predictor(version.path, runtime)
+    logger = _BatchLog(workspace.root, predictor.manifest, version.version, key_column)
+    rows = run_scoring(predictor, source, output, on_batch=logger, batch_rows=batch_rows)
+    workspace.sync_log(name)  # an object-store workspace shares the logged rows
+    return rows
 
 
 def predict_file(
@@ -157,39 +170,45 @@ def predict_file(
     runtime: Runtime = "onnx",
     key_column: str | None = None,
 ) -> pd.DataFrame:
-    """Batch scoring of a CSV or Parquet file with the model an alias points to.
-
-    The rows are written to the prediction log too (source ``batch``), with
-    ``key_column`` as the user key that late labels can refer to.
-    """
-    from tabpipe.serving.predlog import log_batch
-
+    """:func:`score_file`, returning the scored rows too (for files that fit in memory)."""
+    frames: list[pd.DataFrame] = []
     version = Registry(workspace).resolve(name, alias)
-    frame = read_source(SourceSpec(path=str(source)))
-    started = time.perf_counter()
     predictor = load_predictor(version.path, runtime)
-    wanted = {*predictor.manifest.signature.names, key_column}
-    columns = {c: frame[c].tolist() for c in frame.columns if c in wanted}
-    prediction = predictor.predict(predictor.manifest.signature.to_feeds(columns))
-    elapsed = (time.perf_counter() - started) * 1000
-    scored = with_predictions(frame, prediction, predictor.manifest)
-    log_batch(
-        workspace.root,
-        predictor.manifest,
-        version.version,
-        columns,
-        prediction,
-        elapsed,
-        key_column=key_column,
-    )
-    workspace.sync_log(name)  # an object-store workspace shares the logged rows
-    tmp = output.with_name(f".{output.name}.tmp")
-    if output.suffix.lower() in {".parquet", ".pq"}:
-        scored.to_parquet(tmp, index=False)
-    else:
-        scored.to_csv(tmp, index=False)
-    tmp.replace(output)
-    return scored
+    logger = _BatchLog(workspace.root, predictor.manifest, version.version, key_column)
+
+    def keep(batch: ScoredBatch) -> None:
+        logger(batch)
+        frames.append(batch.frame)
+
+    run_scoring(predictor, source, output, on_batch=keep)
+    workspace.sync_log(name)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+@dataclass(frozen=True)
+class _BatchLog:
+    """Writes each scored batch to the prediction log (its feeds are already checked)."""
+
+    workspace: Path
+    manifest: Manifest
+    version: int
+    key_column: str | None
+
+    def __call__(self, batch: ScoredBatch) -> None:
+        from tabpipe.serving.predlog import log_batch
+
+        key = self.key_column
+        keys = {key: batch.frame[key].tolist()} if key and key in batch.frame else {}
+        log_batch(
+            self.workspace,
+            self.manifest,
+            self.version,
+            keys,
+            batch.prediction,
+            batch.elapsed_ms,
+            key_column=key,
+            feeds=batch.checked.feeds,
+        )
 
 
 def predict_file_on_ray(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from monitoring.bikes import Served, records
@@ -174,3 +176,33 @@ def test_a_part_built_in_slices_equals_one_built_at_once_with_flags_per_row(
     assert all(
         not any(f.startswith(("contract:", "range:temp")) for f in r["flags"]) for r in plain
     )
+
+
+def test_batch_flags_are_each_rows_flags_in_column_order(fresh: Served, tmp_path: Path) -> None:
+    from tabpipe.serving.predlog import log_batch
+
+    version, manifest, (feeds, prediction), columns = _scored(fresh, 300)
+    specs = manifest.signature.columns
+    numeric = next(s for s in specs if s.kind == "numeric" and s.minimum is not None)
+    feeds[numeric.name][::3] = float("nan")  # missing on every third row
+    feeds[numeric.name][1::7] = numeric.maximum + 1  # out of range on others
+    part = log_batch(tmp_path, manifest, version.version, columns, prediction, 1.0, feeds=feeds)
+    assert part is not None
+    logged = pq.read_table(part).column("flags").to_pylist()
+    expected: list[list[str]] = [[] for _ in range(300)]
+    for spec in specs:  # the rule, row by row
+        for i, value in enumerate(feeds[spec.name].reshape(-1)):
+            if spec.kind in ("numeric", "datetime"):
+                x = float(value)
+                ranged = spec.minimum is not None and spec.maximum is not None
+                if math.isnan(x):
+                    expected[i].append(f"missing:{spec.name}")
+                elif ranged and not spec.minimum <= x <= spec.maximum:  # type: ignore[operator]
+                    expected[i].append(f"range:{spec.name}")
+            elif str(value) == "":
+                expected[i].append(f"missing:{spec.name}")
+            elif spec.categories and str(value) not in spec.categories:
+                expected[i].append(f"unseen:{spec.name}")
+    assert logged == expected
+    assert any(f"missing:{numeric.name}" in f for f in logged)
+    assert any(f"range:{numeric.name}" in f for f in logged)

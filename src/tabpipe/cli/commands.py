@@ -158,7 +158,7 @@ def predict(
                 ws, name, [str(data)], output, spec, alias=alias, runtime=rt
             )
         else:
-            rows = len(api.predict_file(ws, name, data, output, alias=alias, runtime=rt))
+            rows = api.score_file(ws, name, data, output, alias=alias, runtime=rt)
         err.print(f"scored {rows} rows into {output}")
 
 

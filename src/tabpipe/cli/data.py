@@ -76,12 +76,24 @@ def ingest(
     bad_rows: Annotated[
         str | None, typer.Option(help="fail (default) or quarantine rows that cannot be read.")
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="Read the files of a glob or folder one task per file: local (one after "
+            "another) or ray (across the Ray cluster)."
+        ),
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (host:port or ray://host:10001).")
+    ] = None,
     workspace: WorkspaceOpt = None,
     db_url: DbOpt = None,
 ) -> None:
     """Read a source into an immutable, content-identified snapshot."""
+    from tabpipe.config import build_engine
     from tabpipe.data.ingest import ingest as run_ingest
     from tabpipe.data.sources.spec import MqttSource
+    from tabpipe.engine import open_engine
 
     with errors():
         overrides: dict[str, Any] = {"name": name, "bad_rows": bad_rows}
@@ -94,8 +106,16 @@ def ingest(
                 return
             if follow:
                 raise ConfigError("--follow applies to streams (mqtt sources) only")
-            with err.status(f"ingesting {spec.kind} source {spec.stem} ..."):
-                record, report = run_ingest(spec, ws.snapshots)
+            if engine is None and address is None:
+                with err.status(f"ingesting {spec.kind} source {spec.stem} ..."):
+                    record, report = run_ingest(spec, ws.snapshots)
+            else:
+                where = build_engine({"kind": engine, "address": address}, origin="command line")
+                with (
+                    open_engine(where) as tasks,
+                    err.status(f"ingesting {spec.kind} source {spec.stem} on {where.kind} ..."),
+                ):
+                    record, report = run_ingest(spec, ws.snapshots, engine=tasks)
             _print_report(record, report)
 
 

@@ -30,16 +30,23 @@ from tabpipe.data.sources.spec import (
     SnapshotRef,
     SqlSource,
 )
+from tabpipe.engine.base import Engine
 from tabpipe.errors import SourceError
 
 AnySource = FileSource | SqlSource | HttpSource | MqttSource | SnapshotRef
 
 
 def ingest(
-    source: AnySource, store: SnapshotStore, *, name: str | None = None
+    source: AnySource,
+    store: SnapshotStore,
+    *,
+    name: str | None = None,
+    engine: Engine | None = None,
 ) -> tuple[SnapshotRecord, IngestReport]:
     """Read ``source`` into an immutable snapshot; identical data yields the same id.
 
+    With an ``engine``, the files of a glob or folder are read one task per file
+    (:mod:`tabpipe.data.sources.many`); the snapshot is the same on every engine.
     Raises :class:`SourceError` naming the source, the position and the cause;
     a failure leaves no registered snapshot.
     """
@@ -68,7 +75,7 @@ def ingest(
         return records[-1]
     report = IngestReport(name=name, source=source.describe())
     with store.staging() as staging:
-        parent_id = _read(source, store, staging, report, name)
+        parent_id = _read(source, store, staging, report, name, engine)
         if parent_id == "unchanged":
             parent = store.latest(name)
             assert parent is not None
@@ -81,11 +88,21 @@ def ingest(
 
 
 def _read(
-    source: AnySource, store: SnapshotStore, staging: Staging, report: IngestReport, name: str
+    source: AnySource,
+    store: SnapshotStore,
+    staging: Staging,
+    report: IngestReport,
+    name: str,
+    engine: Engine | None = None,
 ) -> str | None:
     """Stage the rows; return the parent snapshot id ("unchanged": no new rows)."""
     if isinstance(source, FileSource):
-        ingest_files(source, staging)
+        if engine is not None:
+            from tabpipe.data.sources.many import ingest_many
+
+            ingest_many(source, staging, engine)
+        else:
+            ingest_files(source, staging)
         return None
     if isinstance(source, SqlSource):
         from tabpipe.data.sources.sql import ingest_sql

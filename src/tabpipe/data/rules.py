@@ -21,6 +21,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from tabpipe.data.columnar import groupable
+
 #: Strings that mean "missing" in raw files (compared stripped and case-folded).
 DEFAULT_MISSING_MARKERS: tuple[str, ...] = (
     "",
@@ -84,7 +86,7 @@ def apply_rules(values: Sequence[Any] | np.ndarray, rules: ColumnRules) -> np.nd
     if rules.kind == "numeric" and isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
         return _numeric_array(values.astype(np.float64), rules)
     array = values if isinstance(values, np.ndarray) else _object_array(values)
-    if len(array) > _FACTORISE_ABOVE:
+    if len(array) > _FACTORISE_ABOVE and groupable(array):  # not 1 and True together
         import pandas as pd
 
         codes, uniques = pd.factorize(array, use_na_sentinel=True)

@@ -2,7 +2,7 @@
 
 The bundle's files travel to the cluster once; each scoring actor writes them to a
 private folder and loads them (checksums verified), then scores pandas batches with the
-same :func:`tabpipe.api.with_predictions` as local batch scoring, so the output is the
+same :func:`tabpipe.serving.batch.score_frame` as local batch scoring, so the output is the
 same row for row. Batches stream back in input order and are written to one Parquet
 file under a temporary name, renamed when complete; each batch is also appended to the
 prediction log, as local batch scoring does.
@@ -52,14 +52,10 @@ class BundleScorer:
         self.predictor = load_predictor(self._folder, runtime)
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        from tabpipe.api import with_predictions
         from tabpipe.data.snapshots import plain_dtypes
+        from tabpipe.serving.batch import score_frame
 
-        frame = plain_dtypes(batch)
-        signature = self.predictor.manifest.signature
-        columns = {c: frame[c].tolist() for c in frame.columns if c in signature.names}
-        prediction = self.predictor.predict(signature.to_feeds(columns))
-        return with_predictions(frame, prediction, self.predictor.manifest)
+        return score_frame(self.predictor, plain_dtypes(batch)).frame
 
 
 def score_parquet(job: ScoringJob, engine: EngineSpec, on_batch: Any = None) -> int:
@@ -78,6 +74,10 @@ def score_parquet(job: ScoringJob, engine: EngineSpec, on_batch: Any = None) -> 
     try:
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
+        # Ray 2.60's DataSourceV2 Parquet reader (its default) yields the row groups of a
+        # large file out of order even so; the V1 reader keeps the file's order.
+        if hasattr(context, "use_datasource_v2"):
+            context.use_datasource_v2 = False
         scored = ray.data.read_parquet(job.inputs).map_batches(
             BundleScorer,
             fn_constructor_args=(bundle_files(job.bundle), job.runtime),
@@ -139,15 +139,17 @@ class BatchLogger:
         self, workspace: Path, manifest: Manifest, version: int, key_column: str | None
     ) -> None:
         self.workspace, self.manifest, self.version = workspace, manifest, version
-        self.wanted = {*manifest.signature.names, key_column} - {None}
         self.key_column = key_column
         self._last = time.perf_counter()
 
     def __call__(self, scored: pd.DataFrame) -> None:
+        from tabpipe.serving.batch import feature_columns
         from tabpipe.serving.predlog import log_batch
 
         now = time.perf_counter()
-        columns = {c: scored[c].tolist() for c in scored.columns if c in self.wanted}
+        columns: dict[str, Any] = feature_columns(scored, self.manifest.signature.names)
+        if self.key_column is not None and self.key_column in scored:
+            columns[self.key_column] = scored[self.key_column].tolist()
         log_batch(
             self.workspace,
             self.manifest,

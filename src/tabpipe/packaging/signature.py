@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel
 
+from tabpipe.data.columnar import DISTINCT_ABOVE, map_distinct
 from tabpipe.data.dates import to_epoch_seconds
 from tabpipe.data.rules import ColumnRules, apply_rules, clean_value
 from tabpipe.errors import PayloadTooLargeError, RequestError
@@ -132,9 +133,12 @@ class Signature(BaseModel):
                 checked.feeds[col.name] = _datetimes(col, values).reshape(-1, 1)
             elif col.kind == "text":
                 texts = self._categorical(col, values, checked)
-                checked.feeds[col.name] = np.asarray(
-                    [t.lower() for t in texts], dtype=object
-                ).reshape(-1, 1)
+                lowered = None
+                if rows > DISTINCT_ABOVE:
+                    lowered = map_distinct(texts, lambda text, _: text.lower())
+                if lowered is None:
+                    lowered = np.asarray([t.lower() for t in texts], dtype=object)
+                checked.feeds[col.name] = lowered.reshape(-1, 1)
             else:
                 checked.feeds[col.name] = self._categorical(col, values, checked).reshape(-1, 1)
         return checked
@@ -194,36 +198,61 @@ class Signature(BaseModel):
     def _categorical(
         self, col: ColumnSpec, values: Sequence[Any] | np.ndarray, checked: Checked
     ) -> np.ndarray:
-        out = np.empty(len(values), dtype=object)
+        reject = self.unseen_categories == "reject"
         known = col.known
-        unseen = 0
-        for i, value in enumerate(values):
-            if isinstance(value, list | dict | tuple):
-                raise RequestError(
-                    f"column {col.name!r}, row {i}: expected one category value, got "
-                    f"{type(value).__name__}",
-                    field=col.name,
+        texts = None
+        if len(values) > DISTINCT_ABOVE:
+            texts = map_distinct(values, lambda value, row: _category(col, value, row, reject))
+        if texts is not None:  # a large column: each distinct value checked once
+            if known is not None:
+                unseen_rows = map_distinct(
+                    texts, lambda text, _: text != MISSING_CATEGORY and text not in known, bool
                 )
+                unseen = int(np.count_nonzero(unseen_rows)) if unseen_rows is not None else 0
+                if unseen:
+                    checked.unseen[col.name] = unseen
+            return texts
+        out = np.empty(len(values), dtype=object)
+        unseen = 0
+        for i, value in enumerate(values):  # the rule of _category, inline (the serving path)
+            if isinstance(value, list | dict | tuple):
+                _category(col, value, i, reject)  # raises
             text = category_text(value)
             if text == MISSING_CATEGORY:
                 if not col.nullable:
-                    raise RequestError(
-                        f"column {col.name!r}, row {i}: a value is required (the column is not "
-                        "nullable)",
-                        field=col.name,
-                    )
+                    _category(col, value, i, reject)  # raises
             elif known is not None and text not in known:
-                if self.unseen_categories == "reject":
-                    raise RequestError(
-                        f"column {col.name!r}, row {i}: category {text!r} was not seen in "
-                        f"training; known: {', '.join(sorted(known)[:20])}",
-                        field=col.name,
-                    )
+                if reject:
+                    _category(col, value, i, reject)  # raises
                 unseen += 1
             out[i] = text
         if unseen:
             checked.unseen[col.name] = unseen
         return out
+
+
+def _category(col: ColumnSpec, value: Any, row: int, reject: bool) -> str:
+    """One value of a categorical column as its category text; raises naming the row."""
+    if isinstance(value, list | dict | tuple):
+        raise RequestError(
+            f"column {col.name!r}, row {row}: expected one category value, got "
+            f"{type(value).__name__}",
+            field=col.name,
+        )
+    text = category_text(value)
+    if text == MISSING_CATEGORY:
+        if not col.nullable:
+            raise RequestError(
+                f"column {col.name!r}, row {row}: a value is required (the column is not nullable)",
+                field=col.name,
+            )
+    elif reject and col.known is not None and text not in col.known:
+        raise RequestError(
+            f"column {col.name!r}, row {row}: category {text!r} was not seen in "
+            f"training; known: {', '.join(sorted(col.known)[:20])}",
+            field=col.name,
+        )
+    return text
 
 
 def _datetimes(col: ColumnSpec, values: Sequence[Any] | np.ndarray) -> np.ndarray:
@@ -235,12 +264,13 @@ def _datetimes(col: ColumnSpec, values: Sequence[Any] | np.ndarray) -> np.ndarra
     elif isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
         out = values.astype(np.float64)
     else:
-        out = np.empty(len(values), dtype=np.float64)
-        for i, value in enumerate(values):
-            try:
-                out[i] = to_epoch_seconds(value, col.formats, MISSING_MARKERS)
-            except ValueError as exc:
-                raise RequestError(f"column {col.name!r}, row {i}: {exc}", field=col.name) from exc
+        spread = map_distinct(values, lambda value, row: _date(col, value, row), np.float64)
+        if spread is not None:
+            out = spread
+        else:
+            out = np.empty(len(values), dtype=np.float64)
+            for i, value in enumerate(values):
+                out[i] = _date(col, value, i)
     bad = np.isinf(out)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
@@ -252,6 +282,13 @@ def _datetimes(col: ColumnSpec, values: Sequence[Any] | np.ndarray) -> np.ndarra
             field=col.name,
         )
     return out
+
+
+def _date(col: ColumnSpec, value: Any, row: int) -> float:
+    try:
+        return to_epoch_seconds(value, col.formats, MISSING_MARKERS)
+    except ValueError as exc:
+        raise RequestError(f"column {col.name!r}, row {row}: {exc}", field=col.name) from exc
 
 
 def _numeric_scalars(col: ColumnSpec, values: Sequence[Any], checked: Checked) -> np.ndarray:
@@ -291,9 +328,13 @@ def _numeric(values: Sequence[Any] | np.ndarray, name: str) -> np.ndarray:
     elif all(type(v) is float or type(v) is int for v in values):
         wide = np.asarray(values, dtype=np.float64)
     else:
-        wide = np.empty(len(values), dtype=np.float64)
-        for i, value in enumerate(values):
-            wide[i] = _to_number(value, name, i)
+        spread = map_distinct(values, lambda value, row: _to_number(value, name, row), np.float64)
+        if spread is not None:
+            wide = spread
+        else:
+            wide = np.empty(len(values), dtype=np.float64)
+            for i, value in enumerate(values):
+                wide[i] = _to_number(value, name, i)
     with np.errstate(over="ignore"):
         too_big = np.abs(wide) > _FLOAT32_MAX
     if too_big.any():

@@ -362,10 +362,16 @@ def log_batch(
     latency_ms: float,
     *,
     key_column: str | None = None,
+    feeds: dict[str, np.ndarray] | None = None,
 ) -> Path | None:
-    """Log a batch scoring synchronously as one part; a failure is logged, never raised."""
+    """Log a batch scoring synchronously as one part; a failure is logged, never raised.
+
+    ``feeds`` are the batch's checked model feeds when the caller has them; else
+    ``columns`` are checked again.
+    """
     try:
-        feeds = manifest.signature.to_feeds(columns)
+        if feeds is None:
+            feeds = manifest.signature.to_feeds(columns)
         keys = list(columns[key_column]) if key_column and key_column in columns else None
         rec = _Record(
             time.time(),

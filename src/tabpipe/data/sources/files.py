@@ -58,6 +58,14 @@ class Files:
             self.paths = [p if "://" in p else f"{protocol}://{p.lstrip('/')}" for p in found]
             if protocol == "memory":
                 self.paths = [f"memory://{p.split('://', 1)[1].lstrip('/')}" for p in self.paths]
+        elif Path(path).expanduser().is_dir():
+            folder = Path(path).expanduser()
+            self.paths = sorted(str(p) for p in folder.iterdir() if _known(p.name))
+            if not self.paths:
+                raise SourceError(
+                    f"{path}: the folder holds no data file ({', '.join(sorted(_FORMATS))}); "
+                    "give a folder of data files or a glob"
+                )
         else:
             expanded = str(Path(path).expanduser())
             self.paths = (
@@ -120,6 +128,14 @@ class Files:
         with self.open_bytes(path) as stream:
             data: bytes = stream.read(size)
         return data
+
+
+def _known(name: str) -> bool:
+    """Whether a file name (maybe compressed) has a data format's suffix; hidden files not."""
+    lower = name.lower()
+    for suffix in _COMPRESSED:
+        lower = lower.removesuffix(suffix)
+    return not name.startswith(".") and Path(lower).suffix in _FORMATS
 
 
 def ingest_files(spec: FileSource, staging: Staging) -> None:
