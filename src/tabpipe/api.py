@@ -152,12 +152,7 @@ def score_file(
     log too (source ``batch``), with ``key_column`` as the user key that late labels
     can refer to.
     """
-    version = Registry(workspace).resolve(name, alias)
-    predictor = load_predictor(version.path, runtime)
-    logger = _BatchLog(workspace.root, predictor.manifest, version.version, key_column)
-    rows = run_scoring(predictor, source, output, on_batch=logger, batch_rows=batch_rows)
-    workspace.sync_log(name)  # an object-store workspace shares the logged rows
-    return rows
+    return _score(workspace, name, source, output, alias, runtime, key_column, batch_rows)
 
 
 def predict_file(
@@ -172,17 +167,35 @@ def predict_file(
 ) -> pd.DataFrame:
     """:func:`score_file`, returning the scored rows too (for files that fit in memory)."""
     frames: list[pd.DataFrame] = []
+    _score(workspace, name, source, output, alias, runtime, key_column, BATCH_ROWS, frames)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _score(
+    workspace: Workspace,
+    name: str,
+    source: Path,
+    output: Path,
+    alias: str,
+    runtime: Runtime,
+    key_column: str | None,
+    batch_rows: int,
+    frames: list[pd.DataFrame] | None = None,
+) -> int:
+    """Score ``source`` into ``output`` batch by batch, logging each batch (and keeping
+    its rows in ``frames`` when given)."""
     version = Registry(workspace).resolve(name, alias)
     predictor = load_predictor(version.path, runtime)
     logger = _BatchLog(workspace.root, predictor.manifest, version.version, key_column)
 
-    def keep(batch: ScoredBatch) -> None:
+    def on_batch(batch: ScoredBatch) -> None:
         logger(batch)
-        frames.append(batch.frame)
+        if frames is not None:
+            frames.append(batch.frame)
 
-    run_scoring(predictor, source, output, on_batch=keep)
-    workspace.sync_log(name)
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    rows = run_scoring(predictor, source, output, on_batch=on_batch, batch_rows=batch_rows)
+    workspace.sync_log(name)  # an object-store workspace shares the logged rows
+    return rows
 
 
 @dataclass(frozen=True)
