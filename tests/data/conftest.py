@@ -1,4 +1,4 @@
-"""Fixtures for the ingestion tests: a workspace, the shared datasets and the real services.
+"""Fixtures for the ingestion tests: a workspace and the real services.
 
 Service URLs come from environment variables with the local defaults. Outside
 CI a service that is down skips its tests with the reason; under CI=true it fails.
@@ -33,14 +33,6 @@ def unavailable(what: str, reason: object) -> None:
 def workspace(tmp_path: Path) -> Iterator[Workspace]:
     with Workspace(tmp_path / "ws") as ws:
         yield ws
-
-
-@pytest.fixture(scope="session")
-def datasets() -> Path:
-    root = Path(os.environ.get("TABPIPE_DATASETS", REPO.parent / "shared" / "datasets"))
-    if not root.is_dir():
-        unavailable("shared datasets", f"no folder {root} (set TABPIPE_DATASETS)")
-    return root
 
 
 def _database(env: str, default: str) -> Callable[[], str]:

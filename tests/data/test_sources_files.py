@@ -17,6 +17,9 @@ from tabpipe.errors import SourceError
 from tabpipe.workspace import Workspace
 
 HERE = Path(__file__).parent
+#: The first lines of three raw files of the shared datasets, byte for byte (their quirks:
+#: ", " separators with "?" markers and no header; ";" with quotes and CRLF; gzip).
+RAW = HERE / "raw"
 ADULT_COLUMNS = [
     "age",
     "workclass",
@@ -41,30 +44,28 @@ def table_dirs(ws: Workspace) -> list[Path]:
     return sorted(folder.iterdir()) if folder.exists() else []
 
 
-def test_adult_census_comma_space_no_header_question_marks(
-    workspace: Workspace, datasets: Path
-) -> None:
+def test_adult_census_comma_space_no_header_question_marks(workspace: Workspace) -> None:
     source = FileSource(
-        path=str(datasets / "adult_census" / "adult-train.csv"),
+        path=str(RAW / "adult-train-head.csv"),
         csv=CsvOptions(columns=tuple(ADULT_COLUMNS)),
         name="adult",
     )
     record, report = workspace.ingest_report(source)
-    assert (record.rows, record.columns) == (32561, 15)
+    assert (record.rows, record.columns) == (3000, 15)
     frame = workspace.snapshots.frame(record)
     # ', ' separator detected: no leading spaces; '?' is a missing value.
-    assert frame["workclass"].isna().sum() == 1836
-    assert frame["occupation"].isna().sum() == 1843
+    assert frame["workclass"].isna().sum() == 192
+    assert frame["occupation"].isna().sum() == 192
     assert not frame["workclass"].dropna().str.startswith(" ").any()
     assert set(frame["income"]) == {"<=50K", ">50K"}
     assert record.schema["age"] == "BIGINT"
     assert report.bad_rows == 0
 
 
-def test_bank_marketing_semicolon_quoted_crlf(workspace: Workspace, datasets: Path) -> None:
-    path = datasets / "bank_marketing" / "bank-additional.csv"
+def test_bank_marketing_semicolon_quoted_crlf(workspace: Workspace) -> None:
+    path = RAW / "bank-additional-head.csv"
     record, _ = workspace.ingest_report(FileSource(path=str(path)))
-    assert (record.rows, record.columns) == (4119, 21)
+    assert (record.rows, record.columns) == (1200, 21)
     assert record.schema["emp.var.rate"] == "DOUBLE"
     frame = workspace.snapshots.frame(record)
     assert set(frame["y"]) == {"yes", "no"}  # no quotes left, no booleans made up
@@ -83,10 +84,10 @@ def test_gzip_and_zstd_give_the_same_id_as_plain(workspace: Workspace, tmp_path:
     assert len(table_dirs(workspace)) == 1  # identical data: one copy
 
 
-def test_diabetes_csv_gz(workspace: Workspace, datasets: Path) -> None:
-    path = datasets / "diabetes_130_hospitals" / "diabetic_data.csv.gz"
+def test_diabetes_csv_gz(workspace: Workspace) -> None:
+    path = RAW / "diabetic_data-head.csv.gz"
     record, _ = workspace.ingest_report(FileSource(path=str(path)))
-    assert record.rows == 101766
+    assert record.rows == 4000
     assert record.schema["encounter_id"] == "BIGINT"
 
 
