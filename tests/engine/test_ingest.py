@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from data.test_sources_many import HERE, SHARED, split
+from data.test_sources_many import HERE, split
 from tabpipe.cli import app
 from tabpipe.data.ingest import ingest
 from tabpipe.data.sources.spec import FileSource
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_ray_ingest_gives_the_local_snapshot(ray_cluster, tmp_path: Path) -> None:
-    split(SHARED if SHARED.exists() else HERE / "bike_day.csv", tmp_path / "days", 6)
+    split(HERE / "bike_sharing_day.csv", tmp_path / "days", 6)
     with Workspace(tmp_path / "ws") as ws:
         local, _ = ingest(
             FileSource(path=str(tmp_path / "days")), ws.snapshots, engine=LocalEngine()
@@ -40,7 +40,7 @@ def test_ray_ingest_gives_the_local_snapshot(ray_cluster, tmp_path: Path) -> Non
 
 
 def test_a_bad_file_on_ray_is_named_and_nothing_registered(ray_cluster, tmp_path: Path) -> None:
-    paths = split(SHARED if SHARED.exists() else HERE / "bike_day.csv", tmp_path / "days", 3)
+    paths = split(HERE / "bike_sharing_day.csv", tmp_path / "days", 3)
     with paths[2].open("a", encoding="utf-8") as fh:
         fh.write('999,"2012-13-01,broken\n')
     engine = EngineSpec(kind="ray", address=ray_cluster.address)
