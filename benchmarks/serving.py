@@ -148,54 +148,24 @@ def start_tabpipe(workspace: Path, name: str, port: int, log: Path) -> subproces
     from tabpipe.serving.settings import ServeSettings
 
     settings = ServeSettings(workspace=workspace, model=name, poll_seconds=5)
-    env = {**os.environ, "TABPIPE_SERVE_SETTINGS": settings.model_dump_json()}
-    with log.open("wb") as sink:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "tabpipe.serving.app:app_from_env",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            env=env,
-            stderr=sink,
-            stdout=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    env = {"TABPIPE_SERVE_SETTINGS": settings.model_dump_json()}
+    return _uvicorn(["tabpipe.serving.app:app_from_env", "--workers", "1"], env, port, log)
 
 
 def start_bare(bundle: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     """The floor: a bare FastAPI + onnxruntime endpoint on the same model.onnx."""
-    env = {**os.environ, "BARE_BUNDLE": str(bundle)}
+    app = ["bare_onnx_app:create", "--app-dir", str(PEERS)]
+    return _uvicorn(app, {"BARE_BUNDLE": str(bundle)}, port, log)
+
+
+def _uvicorn(app: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """One uvicorn process on loopback serving the factory ``app[0]``, quiet."""
+    command = [sys.executable, "-m", "uvicorn", "--factory", *app, "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
     with log.open("wb") as sink:
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "bare_onnx_app:create",
-                "--app-dir",
-                str(PEERS),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            env=env,
+            command,
+            env={**os.environ, **env},
             stderr=sink,
             stdout=subprocess.DEVNULL,
             start_new_session=True,

@@ -150,7 +150,10 @@ def test_the_first_bad_row_wins_among_distinct_and_missing_values() -> None:
         map_distinct(values, check)
 
 
-def test_mixed_kinds_are_left_to_the_row_loop() -> None:
+def test_mixed_kinds_and_small_columns_are_checked_row_by_row() -> None:
     # 1, 1.0 and True hash alike; grouping them would give True the text of 1
-    assert map_distinct([1, True] * ROWS, lambda v, _: repr(v)) is None
-    assert map_distinct(["a"] * 10, lambda v, _: v) is None  # small: the loop is faster
+    mixed = map_distinct([1, True] * ROWS, lambda v, _: repr(v))
+    assert list(mixed[:4]) == ["1", "True", "1", "True"]
+    calls: list[int] = []
+    small = map_distinct(["a"] * 10, lambda v, row: calls.append(row) or v)
+    assert list(small) == ["a"] * 10 and calls == list(range(10))

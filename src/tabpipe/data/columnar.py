@@ -5,7 +5,8 @@ distinct values. :func:`map_distinct` applies a per-value function to each disti
 value (and to each missing one) instead of each row, and reports the first failing
 row, so the result and the error are those of a row-by-row loop. Only columns whose
 values are all of one kind are grouped (``1``, ``1.0`` and ``True`` hash alike but are
-not the same value to a check); any other column returns ``None`` and the caller loops.
+not the same value to a check); any other column, and any small one, is checked row by
+row, so callers get the same array either way.
 
 pandas is imported lazily, only for a column of more than :data:`DISTINCT_ABOVE` rows.
 """
@@ -45,19 +46,25 @@ def map_distinct(
     values: Sequence[Any] | np.ndarray,
     fn: Callable[[Any, int], Any],
     dtype: Any = object,
-) -> np.ndarray | None:
-    """``fn(value, row)`` for every row, computed once per distinct value; None: loop instead.
+) -> np.ndarray:
+    """``fn(value, row)`` for every row; once per distinct value on a large groupable column.
 
     ``fn`` raises :class:`RequestError` (naming ``row``) for a bad value; the error
     raised here is the one the row-by-row loop would raise first.
     """
-    if len(values) <= DISTINCT_ABOVE:
-        return None
+    if len(values) > DISTINCT_ABOVE:
+        array = object_array(values)
+        if groupable(array):
+            return _by_distinct(array, fn, dtype)
+    out = np.empty(len(values), dtype=dtype)
+    for i, value in enumerate(values):
+        out[i] = fn(value, i)
+    return out
+
+
+def _by_distinct(array: np.ndarray, fn: Callable[[Any, int], Any], dtype: Any) -> np.ndarray:
     import pandas as pd
 
-    array = object_array(values)
-    if not groupable(array):
-        return None
     codes, uniques = pd.factorize(array, use_na_sentinel=True)
     codes = np.asarray(codes)
     present = np.flatnonzero(codes >= 0)

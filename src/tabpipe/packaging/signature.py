@@ -133,11 +133,7 @@ class Signature(BaseModel):
                 checked.feeds[col.name] = _datetimes(col, values).reshape(-1, 1)
             elif col.kind == "text":
                 texts = self._categorical(col, values, checked)
-                lowered = None
-                if rows > DISTINCT_ABOVE:
-                    lowered = map_distinct(texts, lambda text, _: text.lower())
-                if lowered is None:
-                    lowered = np.asarray([t.lower() for t in texts], dtype=object)
+                lowered = map_distinct(texts, lambda text, _: text.lower())
                 checked.feeds[col.name] = lowered.reshape(-1, 1)
             else:
                 checked.feeds[col.name] = self._categorical(col, values, checked).reshape(-1, 1)
@@ -200,15 +196,13 @@ class Signature(BaseModel):
     ) -> np.ndarray:
         reject = self.unseen_categories == "reject"
         known = col.known
-        texts = None
-        if len(values) > DISTINCT_ABOVE:
+        if len(values) > DISTINCT_ABOVE:  # a large column: each distinct value checked once
             texts = map_distinct(values, lambda value, row: _category(col, value, row, reject))
-        if texts is not None:  # a large column: each distinct value checked once
             if known is not None:
                 unseen_rows = map_distinct(
                     texts, lambda text, _: text != MISSING_CATEGORY and text not in known, bool
                 )
-                unseen = int(np.count_nonzero(unseen_rows)) if unseen_rows is not None else 0
+                unseen = int(np.count_nonzero(unseen_rows))
                 if unseen:
                     checked.unseen[col.name] = unseen
             return texts
@@ -264,13 +258,7 @@ def _datetimes(col: ColumnSpec, values: Sequence[Any] | np.ndarray) -> np.ndarra
     elif isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
         out = values.astype(np.float64)
     else:
-        spread = map_distinct(values, lambda value, row: _date(col, value, row), np.float64)
-        if spread is not None:
-            out = spread
-        else:
-            out = np.empty(len(values), dtype=np.float64)
-            for i, value in enumerate(values):
-                out[i] = _date(col, value, i)
+        out = map_distinct(values, lambda value, row: _date(col, value, row), np.float64)
     bad = np.isinf(out)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
@@ -328,13 +316,7 @@ def _numeric(values: Sequence[Any] | np.ndarray, name: str) -> np.ndarray:
     elif all(type(v) is float or type(v) is int for v in values):
         wide = np.asarray(values, dtype=np.float64)
     else:
-        spread = map_distinct(values, lambda value, row: _to_number(value, name, row), np.float64)
-        if spread is not None:
-            wide = spread
-        else:
-            wide = np.empty(len(values), dtype=np.float64)
-            for i, value in enumerate(values):
-                wide[i] = _to_number(value, name, i)
+        wide = map_distinct(values, lambda value, row: _to_number(value, name, row), np.float64)
     with np.errstate(over="ignore"):
         too_big = np.abs(wide) > _FLOAT32_MAX
     if too_big.any():
