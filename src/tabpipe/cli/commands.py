@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,7 +9,7 @@ import typer
 from rich.table import Table
 
 from tabpipe.cli._common import DbOpt, WorkspaceOpt, err, errors, given, open_workspace, out
-from tabpipe.errors import TabpipeError
+from tabpipe.errors import ConfigError, TabpipeError
 
 app = typer.Typer()
 models_app = typer.Typer(no_args_is_help=True, help="Registered models.")
@@ -169,7 +168,10 @@ def serve(
     host: Annotated[
         str, typer.Option(help="Interface to bind (loopback by default).")
     ] = "127.0.0.1",
-    workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(help="Server processes; each loads the model (one per core at most)."),
+    ] = 1,
     alias: Annotated[str, typer.Option(help="Alias or version number to serve.")] = "champion",
     runtime: Annotated[str, typer.Option(help="onnx or native.")] = "onnx",
     api_keys_file: Annotated[
@@ -187,14 +189,14 @@ def serve(
     db_url: DbOpt = None,
 ) -> None:
     """Serve the model over REST (OIP v2, MLflow /invocations, JSON records, batch upload)."""
-    import uvicorn
-
-    from tabpipe.serving import logs
-    from tabpipe.serving.app import SETTINGS_ENV, ServeSettings, create_app
     from tabpipe.serving.predlog import LogSettings
+    from tabpipe.serving.server import run
+    from tabpipe.serving.settings import ServeSettings
     from tabpipe.workspace import Workspace
 
     with errors():
+        if workers < 1:
+            raise ConfigError(f"--workers must be at least 1, got {workers}")
         with Workspace(workspace, db_url) as ws:
             from tabpipe.registry import Registry
 
@@ -211,20 +213,9 @@ def serve(
             max_rows=max_rows,
             prediction_log=LogSettings(key_column=log_key),
         )
-        logs.configure()
-        err.print(f"serving {name}@{alias} on http://{host}:{port}")
-        common: dict[str, Any] = {
-            "host": host,
-            "port": port,
-            "log_level": "warning",
-            "access_log": False,  # tabpipe writes its own (JSON, with the request id)
-            "timeout_graceful_shutdown": 30,
-        }
-        if workers > 1:
-            os.environ[SETTINGS_ENV] = settings.model_dump_json()
-            uvicorn.run("tabpipe.serving.app:app_from_env", factory=True, workers=workers, **common)
-        else:
-            uvicorn.run(create_app(settings), **common)
+        plural = "s" if workers > 1 else ""
+        err.print(f"serving {name}@{alias} on http://{host}:{port} ({workers} worker{plural})")
+        run(settings, host=host, port=port, workers=workers)
 
 
 @app.command()

@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tabpipe.errors import PayloadTooLargeError, RequestError, TabpipeError
 from tabpipe.serving import protocols
 from tabpipe.serving.auth import KeyRing
-from tabpipe.serving.edge import Edge
+from tabpipe.serving.edge import Edge, Receive, Scope, Send
 from tabpipe.serving.errors import (
     UnsupportedMediaTypeError,
     handle_http_error,
@@ -40,13 +40,13 @@ from tabpipe.serving.errors import (
     handle_unexpected,
 )
 from tabpipe.serving.feedback import feedback_router
-from tabpipe.serving.service import Service, content_type, query_flag, read_body
-from tabpipe.serving.settings import ServeSettings
+from tabpipe.serving.scoring import Scoring
+from tabpipe.serving.service import Service, content_type, read_body
+from tabpipe.serving.settings import SETTINGS_ENV, ServeSettings
 from tabpipe.ui.predict_page import predict_router
 
-__all__ = ["SETTINGS_ENV", "ServeSettings", "app_from_env", "create_app"]
+__all__ = ["SETTINGS_ENV", "ServeSettings", "ServingApp", "app_from_env", "create_app"]
 
-SETTINGS_ENV = "TABPIPE_SERVE_SETTINGS"
 PARQUET_TYPES = frozenset(
     {"application/vnd.apache.parquet", "application/x-parquet", "application/parquet"}
 )
@@ -61,17 +61,34 @@ def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
-def create_app(settings: ServeSettings) -> FastAPI:
-    """A FastAPI app serving ``settings.model``; ready once the model is loaded and warmed."""
+class ServingApp(FastAPI):
+    """FastAPI for the operations, metadata, batch and page routes; HTTP requests enter
+    through the :class:`Edge` (request id, key, metrics, access log), which answers the
+    scoring routes itself (:mod:`tabpipe.serving.scoring`)."""
+
+    edge: Edge
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.edge(scope, receive, send)
+        else:  # lifespan (websockets are not served)
+            await super().__call__(scope, receive, send)
+
+    async def _inner(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: ServeSettings) -> ServingApp:
+    """The app serving ``settings.model``; ready once the model is loaded and warmed."""
     svc = Service(settings)
-    app = FastAPI(
+    app = ServingApp(
         title=f"tabpipe: {settings.model}", lifespan=svc.lifespan, docs_url=None, redoc_url=None
     )
     app.state.service = svc
     app.add_exception_handler(TabpipeError, handle_tabpipe_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
     app.add_exception_handler(Exception, handle_unexpected)
-    _inference(app, svc)  # first: routes are matched in order
+    _batch(app, svc)
     _operations(app, svc)
     _metadata(app, svc)
     app.include_router(predict_router(svc.holder.get))  # the prediction page at /
@@ -82,9 +99,13 @@ def create_app(settings: ServeSettings) -> FastAPI:
     endpoints = frozenset(
         path for r in app.routes if "{" not in (path := str(getattr(r, "path", "{")))
     )
-    keys = KeyRing.load(settings.api_keys_env, settings.api_keys_file)
-    app.add_middleware(
-        Edge, keys=keys, metrics=svc.metrics, endpoints=endpoints, access_log=settings.access_log
+    app.edge = Edge(
+        app._inner,
+        keys=KeyRing.load(settings.api_keys_env, settings.api_keys_file),
+        metrics=svc.metrics,
+        scoring=Scoring(svc),
+        endpoints=endpoints,
+        access_log=settings.access_log,
     )
     return app
 
@@ -111,9 +132,9 @@ def _operations(app: FastAPI, svc: Service) -> None:
 
     @app.get("/metrics")
     async def metrics_endpoint() -> Response:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        from prometheus_client import CONTENT_TYPE_LATEST
 
-        return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(svc.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 def _metadata(app: FastAPI, svc: Service) -> None:
@@ -160,73 +181,9 @@ def _metadata(app: FastAPI, svc: Service) -> None:
         return _json({"name": name, "ready": True})
 
 
-def _inference(app: FastAPI, svc: Service) -> None:
-    """The hot endpoints, as plain Starlette routes (no FastAPI parameter resolution)."""
+def _batch(app: FastAPI, svc: Service) -> None:
+    """Batch scoring (CSV or Parquet uploads, multipart forms): a plain Starlette route."""
     settings = svc.settings
-
-    async def infer(request: Request) -> Response:
-        loaded = svc.model(request.path_params["name"])
-        body = await svc.read_json(request)
-        columns = protocols.parse_oip(body)
-        params = body.get("parameters") or {}
-        explain = bool(params.get("contributions", False)) if isinstance(params, dict) else False
-        request_id = str(body.get("id") or request.scope["state"]["request_id"])
-        checked, prediction, contributions = await svc.predict(
-            loaded, columns, max_rows=settings.max_rows, explain=explain, request_id=request_id
-        )
-        return _json(
-            protocols.format_oip(
-                prediction,
-                loaded.manifest,
-                loaded.version,
-                request_id,
-                contributions=contributions,
-                warnings=checked.warnings(),
-            ),
-            headers=svc.headers(checked, loaded),
-        )
-
-    async def invocations(request: Request) -> Response:
-        loaded = svc.holder.get()
-        ctype = content_type(request)
-        if ctype == "text/csv":
-            columns = protocols.parse_csv(await read_body(request, settings.max_body_bytes))
-        elif ctype in {"application/json", ""}:
-            columns = protocols.parse_mlflow(await svc.read_json(request))
-        else:
-            raise UnsupportedMediaTypeError(
-                f"content type {ctype!r} is not supported; send application/json or text/csv",
-                field="content-type",
-            )
-        checked, prediction, _ = await svc.predict(
-            loaded, columns, max_rows=settings.max_rows, request_id=_request_id(request)
-        )
-        return _json(
-            {"predictions": protocols.format_records(prediction, loaded.manifest)},
-            headers=svc.headers(checked, loaded),
-        )
-
-    async def predict_records(request: Request) -> Response:
-        loaded = svc.model(request.path_params["name"])
-        columns, explain = protocols.parse_records(await svc.read_json(request))
-        explain = explain or query_flag(request, "contributions")
-        checked, prediction, contributions = await svc.predict(
-            loaded,
-            columns,
-            max_rows=settings.max_rows,
-            explain=explain,
-            request_id=_request_id(request),
-        )
-        return _json(
-            {
-                "model": loaded.manifest.name,
-                "version": loaded.version,
-                "request_id": request.scope["state"]["request_id"],
-                "predictions": protocols.format_records(prediction, loaded.manifest, contributions),
-                "warnings": checked.warnings(),
-            },
-            headers=svc.headers(checked, loaded),
-        )
 
     async def batch(request: Request) -> Response:
         loaded = svc.model(request.path_params["name"])
@@ -242,12 +199,7 @@ def _inference(app: FastAPI, svc: Service) -> None:
         media = "text/csv" if kind == "csv" else "application/vnd.apache.parquet"
         return Response(out, media_type=media, headers=svc.headers(checked, loaded))
 
-    post = ["POST"]
-    app.add_route("/v2/models/{name}/infer", infer, methods=post)
-    app.add_route("/v2/models/{name}/versions/{version}/infer", infer, methods=post)
-    app.add_route("/invocations", invocations, methods=post)
-    app.add_route("/v1/models/{name}/predict", predict_records, methods=post)
-    app.add_route("/v1/models/{name}/batch", batch, methods=post)
+    app.add_route("/v1/models/{name}/batch", batch, methods=["POST"])
 
 
 def _request_id(request: Request) -> str:

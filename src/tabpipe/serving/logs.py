@@ -1,39 +1,60 @@
-"""Structured JSON logs: one object per line, never request or response payloads."""
+"""Structured JSON logs: one object per line, never request or response payloads.
+
+``configure()`` (called by ``tabpipe serve`` and in every worker) sends the
+``tabpipe.serving`` loggers to stderr through a :class:`BufferedJsonHandler`:
+lines are gathered and written together every ``FLUSH_SECONDS`` (or once
+``FLUSH_LINES`` wait, at once for a warning or an error, and at exit), so
+the access log costs no system call per request. The access log line
+(:class:`AccessLog`) is formatted directly, without a ``LogRecord``, when it
+goes to that handler; elsewhere (an app embedded in another process) it goes
+through ``logging`` like any record.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import threading
 import time
-from typing import Any
+from typing import Any, TextIO
 
 _STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 _ENCODER = json.JSONEncoder(default=str)
+_quote = json.encoder.encode_basestring_ascii  # the C string encoder json.dumps uses
+ACCESS_LOGGER = "tabpipe.serving.access"
+#: Buffered lines are written at least this often...
+FLUSH_SECONDS = 0.5
+#: ...or as soon as this many wait.
+FLUSH_LINES = 512
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per record: ``ts``, ``level``, ``logger``, ``message``, then the extras.
-
-    It runs once per request (the access log), so it keeps its cost down: the
-    timestamp's text is made once per second and one encoder serves every record.
-    """
+class _Clock:
+    """``2026-11-30T22:52:35.413Z`` text of a time; the seconds part is made once per second."""
 
     def __init__(self) -> None:
-        super().__init__()
         self._second = -1
         self._stamp = ""
 
-    def _ts(self, created: float, msecs: float) -> str:
+    def text(self, created: float) -> str:
         second = int(created)
         if second != self._second:  # a benign race between threads: both write the same text
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = second
-        return f"{self._stamp}.{int(msecs):03d}Z"
+        return f"{self._stamp}.{int((created - second) * 1000):03d}Z"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ``ts``, ``level``, ``logger``, ``message``, then the extras."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._clock = _Clock()
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": self._ts(record.created, record.msecs),
+            "ts": self._clock.text(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -46,11 +67,130 @@ class JsonFormatter(logging.Formatter):
         return _ENCODER.encode(entry)
 
 
+class BufferedJsonHandler(logging.Handler):
+    """JSON lines to a stream, written in batches by a small timer thread.
+
+    A record at WARNING or above is written at once, after the lines before it.
+    """
+
+    def __init__(self, stream: TextIO, flush_seconds: float = FLUSH_SECONDS) -> None:
+        super().__init__()
+        self.stream = stream
+        self.setFormatter(JsonFormatter())
+        self._lines: list[str] = []
+        self._stop = threading.Event()
+        self._seconds = flush_seconds
+        self._timer: threading.Thread | None = None
+        self._pid = -1
+
+    def _start_timer(self) -> None:
+        """One timer per process (a forked child starts its own)."""
+        self._pid = os.getpid()
+        self._timer = threading.Thread(target=self._tick, name="tabpipe-log-flush", daemon=True)
+        self._timer.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self._seconds):
+            self.flush()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self.add_line(line, urgent=record.levelno >= logging.WARNING)
+
+    def add_line(self, line: str, urgent: bool = False) -> None:
+        """Queue one formatted line (the access log calls this directly)."""
+        with self.lock:  # type: ignore[union-attr]
+            if self._pid != os.getpid():
+                self._start_timer()
+            self._lines.append(line)
+            if urgent or len(self._lines) >= FLUSH_LINES:
+                self._write()
+
+    def _write(self) -> None:
+        if self._lines:
+            text = "\n".join(self._lines) + "\n"
+            self._lines.clear()
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except (OSError, ValueError):  # a closed or broken stream: logging must not fail
+                pass
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._write()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.flush()
+        super().close()
+
+
+class AccessLog:
+    """One line per request: ``ts``, ``level``, ``logger``, ``message``, ``event``,
+    ``request_id``, ``method``, ``path``, ``status``, ``ms``."""
+
+    def __init__(self) -> None:
+        self.logger = logging.getLogger(ACCESS_LOGGER)
+        self._clock = _Clock()
+        self._prefix = f'","level":"info","logger":"{ACCESS_LOGGER}","message":"request"'
+        self._prefix += ',"event":"request","request_id":'
+
+    def _sink(self) -> BufferedJsonHandler | None:
+        """The buffered handler when it is where the access log goes (``configure()``)."""
+        logger: logging.Logger | None = self.logger
+        while logger is not None:
+            if logger.handlers:
+                found = logger.handlers
+                if len(found) == 1 and isinstance(found[0], BufferedJsonHandler):
+                    return found[0]
+                return None
+            logger = logger.parent if logger.propagate else None
+        return None
+
+    def write(self, request_id: str, method: str, path: str, status: int, seconds: float) -> None:
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
+        sink = self._sink()
+        if sink is None:  # plain logging, so whatever the embedding process set up applies
+            extra = {
+                "event": "request",
+                "request_id": request_id,
+                "method": method,
+                "path": path,
+                "status": status,
+                "ms": round(seconds * 1000, 3),
+            }
+            # ``logger.info`` would also walk the stack to find its caller, once per request
+            self.logger.handle(
+                self.logger.makeRecord(
+                    self.logger.name, logging.INFO, "", 0, "request", (), None, extra=extra
+                )
+            )
+            return
+        sink.add_line(
+            f'{{"ts":"{self._clock.text(time.time())}{self._prefix}{_quote(request_id)}'
+            f',"method":{_quote(method)},"path":{_quote(path)},"status":{status}'
+            f',"ms":{round(seconds * 1000, 3)}}}'
+        )
+
+
 def configure(level: int = logging.INFO) -> None:
-    """Send tabpipe's serving logs to stderr as JSON lines (called by ``tabpipe serve``)."""
+    """Send tabpipe's serving logs to stderr as buffered JSON lines."""
     logger = logging.getLogger("tabpipe.serving")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    logger.handlers = [handler]
+    for old in logger.handlers:
+        old.close()
+    logger.handlers = [BufferedJsonHandler(sys.stderr)]
     logger.setLevel(level)
     logger.propagate = False
+
+
+def flush() -> None:
+    """Write what the serving loggers' handlers hold (at shutdown)."""
+    for name in ("tabpipe.serving", ACCESS_LOGGER):
+        for handler in logging.getLogger(name).handlers:
+            handler.flush()

@@ -1,11 +1,19 @@
-"""Prometheus metrics of one app, in the app's own registry (no global state)."""
+"""Prometheus metrics of one app, in the app's own registry (no global state).
+
+Several worker processes (``tabpipe serve --workers N``) share their metrics
+through prometheus_client's multiprocess mode: with ``PROMETHEUS_MULTIPROC_DIR``
+set before prometheus_client is imported, every worker writes its values to
+files in that folder and :meth:`Metrics.exposition` sums them over the workers
+(the model-version gauge is given per worker, with a ``pid`` label).
+"""
 
 from __future__ import annotations
 
 import collections
+import os
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary, values
 
 from tabpipe.packaging.signature import Checked
 from tabpipe.serving.runtime import Prediction
@@ -59,7 +67,11 @@ class Metrics:
             registry=r,
         )
         self.version = Gauge(
-            "tabpipe_model_version", "Version of the model being served", ["model"], registry=r
+            "tabpipe_model_version",
+            "Version of the model being served",
+            ["model"],
+            registry=r,
+            multiprocess_mode="liveall",  # one value per live worker (several workers)
         )
         self.swaps = Counter("tabpipe_model_swaps", "Hot swaps to a new model version", registry=r)
         self.model = model
@@ -67,6 +79,32 @@ class Metrics:
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._class_children: dict[str, Any] = {}
         self._rows_children: dict[int, Any] = {}
+
+    @property
+    def shared_folder(self) -> str | None:
+        """The folder the workers' values are shared through (multiprocess mode), or None."""
+        return multiprocess_folder()
+
+    def exposition(self) -> bytes:
+        """The text the ``/metrics`` endpoint answers: this process's, or every worker's."""
+        from prometheus_client import generate_latest
+
+        folder = self.shared_folder
+        if folder is None:
+            return generate_latest(self.registry)
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=folder)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+
+    def close(self) -> None:
+        """At a worker's shutdown: its per-process gauge files go (multiprocess mode)."""
+        folder = self.shared_folder
+        if folder is not None:
+            from prometheus_client.multiprocess import mark_process_dead
+
+            mark_process_dead(os.getpid(), folder)  # type: ignore[no-untyped-call]
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         key = (endpoint, method, status)
@@ -113,3 +151,10 @@ class Metrics:
             self._class(label).inc(count)
         for p in prediction.proba[:SAMPLED_ROWS].max(axis=1).tolist():
             self.scores.observe(p)
+
+
+def multiprocess_folder() -> str | None:
+    """``PROMETHEUS_MULTIPROC_DIR`` when prometheus_client runs in multiprocess mode."""
+    if values.ValueClass is values.MutexValue:  # the variable was not set at import
+        return None
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -15,10 +14,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from tabpipe.errors import NotFoundError, PayloadTooLargeError, RequestError, TabpipeError
+from tabpipe.errors import NotFoundError, PayloadTooLargeError, TabpipeError
 from tabpipe.objectstore import FolderMirror, is_url
 from tabpipe.packaging.signature import Checked
-from tabpipe.serving.errors import NotReadyError, UnsupportedMediaTypeError
+from tabpipe.serving import logs
+from tabpipe.serving.errors import NotReadyError
 from tabpipe.serving.holder import Loaded, ModelHolder
 from tabpipe.serving.metrics import Metrics
 from tabpipe.serving.predlog import open_log
@@ -51,17 +51,6 @@ async def read_body(request: Request, limit: int) -> bytes:
             )
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def query_flag(request: Request, name: str) -> bool:
-    value = request.query_params.get(name)
-    if value is None:
-        return False
-    if value.lower() in {"1", "true", "yes"}:
-        return True
-    if value.lower() in {"0", "false", "no"}:
-        return False
-    raise RequestError(f"query parameter {name!r} must be true or false, got {value!r}", field=name)
 
 
 class Service:
@@ -136,30 +125,13 @@ class Service:
                 await task
             self.holder.close()
             self.log.close()
+            self.metrics.close()
             if self.settings.freeze_gc:
                 gc.unfreeze()  # what this app held can be collected again
             log.info("server stopped", extra={"event": "stopped"})
+            logs.flush()  # uvicorn ends the process by re-raising the signal: no atexit
 
     # requests ----------------------------------------------------------------
-    async def read_json(self, request: Request) -> Any:
-        ctype = content_type(request)
-        if ctype not in {"application/json", ""}:
-            raise UnsupportedMediaTypeError(
-                f"content type {ctype!r} is not supported here; send application/json",
-                field="content-type",
-            )
-        if "inference-header-content-length" in request.headers:
-            raise UnsupportedMediaTypeError(
-                "the binary tensor extension is not supported; send tensors as JSON "
-                "(binary_data=False)",
-                field="inference-header-content-length",
-            )
-        body = await read_body(request, self.settings.max_body_bytes)
-        try:
-            return json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RequestError(f"the body is not valid JSON: {exc}", field="body") from exc
-
     def model(self, name: str) -> Loaded:
         if name != self.settings.model:
             raise NotFoundError(
@@ -226,11 +198,25 @@ class Service:
         """The model version, and the counted warnings when there are any."""
         headers = {"x-model-version": str(loaded.version)}
         if checked.out_of_range or checked.unseen or checked.contract:
-            parts = [f"out_of_range:{c}={n}" for c, n in checked.out_of_range.items()]
-            parts += [f"unseen:{c}={n}" for c, n in checked.unseen.items()]
-            parts += [f"contract:{n}" for n in _contract_counts(checked)]
-            headers[WARNINGS_HEADER] = ";".join(parts)
+            headers[WARNINGS_HEADER] = _warnings_header(checked)
         return headers
+
+    @staticmethod
+    def raw_headers(checked: Checked, loaded: Loaded) -> list[tuple[bytes, bytes]]:
+        """:meth:`headers` as ASGI header pairs (the scoring routes)."""
+        headers = [(b"x-model-version", str(loaded.version).encode())]
+        if checked.out_of_range or checked.unseen or checked.contract:
+            # latin-1, as HTTP headers: a column name outside it is replaced, not a 500
+            text = _warnings_header(checked).encode("latin-1", "replace")
+            headers.append((WARNINGS_HEADER.encode(), text))
+        return headers
+
+
+def _warnings_header(checked: Checked) -> str:
+    parts = [f"out_of_range:{c}={n}" for c, n in checked.out_of_range.items()]
+    parts += [f"unseen:{c}={n}" for c, n in checked.unseen.items()]
+    parts += [f"contract:{n}" for n in _contract_counts(checked)]
+    return ";".join(parts)
 
 
 def _contract_counts(checked: Checked) -> list[str]:

@@ -12,6 +12,8 @@ from tabpipe.serving.runtime import Runtime
 
 #: Environment variable holding API keys, comma separated (the default source of keys).
 API_KEYS_ENV = "TABPIPE_API_KEYS"
+#: Environment variable holding the settings as JSON (worker processes, the Docker image).
+SETTINGS_ENV = "TABPIPE_SERVE_SETTINGS"
 
 
 class ServeSettings(BaseModel):
