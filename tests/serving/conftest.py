@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from tabpipe import api
 from tabpipe.config import build_spec
+from tabpipe.registry import Registry
 from tabpipe.workspace import Workspace
 
 DATA = Path(__file__).parents[1] / "data"
@@ -78,6 +80,30 @@ def wait_ready(client: TestClient, timeout: float = 60.0) -> None:
     raise AssertionError(f"not ready after {timeout} s: {client.get('/v2/health/ready').json()}")
 
 
+@pytest.fixture(scope="session")
+def two_versions(workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the session workspace with a second titanic version; champion at 1 (the tests
+    promote, so a test reads the champion it finds)."""
+    root = tmp_path_factory.mktemp("swap") / "ws"
+    shutil.copytree(workspace, root)
+    spec = build_spec(
+        {
+            "source": {"path": str(DATA / "titanic.csv")},
+            "target": "Survived",
+            "name": "titanic",
+            "time_budget": 20,
+            "models": ["lightgbm"],
+            "split": {"folds": 2},
+            "seed": 7,
+        }
+    )
+    with Workspace(root) as ws:
+        summary = api.run(spec, ws, show_progress=False)
+        assert summary.version.version == 2
+        Registry(ws).set_alias("titanic", "champion", 1, actor="test", reason="start at 1")
+    return root
+
+
 @pytest.fixture
 def ready():  # type: ignore[no-untyped-def]
     """``ready(client)`` waits until the app has loaded and warmed its model."""
@@ -111,27 +137,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(settings: object, port: int, log: Path) -> subprocess.Popen[bytes]:
-    """uvicorn in its own process; its JSON log goes to a file (a pipe could fill and block)."""
-    from tabpipe.serving.app import SETTINGS_ENV
+def start_server(
+    settings: object, port: int, log: Path, workers: int = 1, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """The server as ``tabpipe serve`` and the Docker image run it (``tabpipe.serving.server``),
+    in its own process; its JSON log goes to a file (a pipe could fill and block)."""
+    from tabpipe.serving.settings import SETTINGS_ENV
 
-    env = {**os.environ, SETTINGS_ENV: settings.model_dump_json()}  # type: ignore[attr-defined]
+    full_env = {**os.environ, **(env or {}), SETTINGS_ENV: settings.model_dump_json()}  # type: ignore[attr-defined]
     with log.open("wb") as sink:
         return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "uvicorn",
-                "--factory",
-                "tabpipe.serving.app:app_from_env",
-                "--host",
-                "127.0.0.1",
+                "tabpipe.serving.server",
                 "--port",
                 str(port),
-                "--log-level",
-                "warning",
+                "--workers",
+                str(workers),
             ],
-            env=env,
+            env=full_env,
             stderr=sink,
         )
 
@@ -156,10 +181,12 @@ def server_factory(
     """Start real uvicorn servers on free loopback ports; stopped at the end of the session."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(settings: object) -> tuple[str, subprocess.Popen[bytes], Path]:
+    def start(
+        settings: object, workers: int = 1, env: dict[str, str] | None = None
+    ) -> tuple[str, subprocess.Popen[bytes], Path]:
         port = free_port()
         log = tmp_path_factory.mktemp("server") / "server.log"
-        proc = start_server(settings, port, log)
+        proc = start_server(settings, port, log, workers, env)
         started.append(proc)
         url = f"http://127.0.0.1:{port}"
         wait_http_ready(url, proc)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import threading
 import time
@@ -14,8 +13,6 @@ import httpx
 import pytest
 
 from support import TITANIC_ROW
-from tabpipe import api
-from tabpipe.config import build_spec
 from tabpipe.registry import Registry
 from tabpipe.serving.settings import ServeSettings
 from tabpipe.workspace import Workspace
@@ -23,29 +20,6 @@ from tabpipe.workspace import Workspace
 DATA = Path(__file__).parents[1] / "data"
 GRACEFUL = (0, -signal.SIGTERM)
 ROW = TITANIC_ROW
-
-
-@pytest.fixture(scope="module")
-def two_versions(workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the session workspace with a second titanic version; champion stays at 1."""
-    root = tmp_path_factory.mktemp("swap") / "ws"
-    shutil.copytree(workspace, root)
-    spec = build_spec(
-        {
-            "source": {"path": str(DATA / "titanic.csv")},
-            "target": "Survived",
-            "name": "titanic",
-            "time_budget": 20,
-            "models": ["lightgbm"],
-            "split": {"folds": 2},
-            "seed": 7,
-        }
-    )
-    with Workspace(root) as ws:
-        summary = api.run(spec, ws, show_progress=False)
-        assert summary.version.version == 2
-        Registry(ws).set_alias("titanic", "champion", 1, actor="test", reason="start at 1")
-    return root
 
 
 @pytest.mark.slow

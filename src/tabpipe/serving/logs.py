@@ -28,6 +28,8 @@ ACCESS_LOGGER = "tabpipe.serving.access"
 FLUSH_SECONDS = 0.5
 #: ...or as soon as this many wait.
 FLUSH_LINES = 512
+#: Writes up to this size to a pipe are never interleaved with another process's (POSIX).
+PIPE_BUF = 4096
 
 
 class _Clock:
@@ -111,14 +113,23 @@ class BufferedJsonHandler(logging.Handler):
                 self._write()
 
     def _write(self) -> None:
-        if self._lines:
-            text = "\n".join(self._lines) + "\n"
-            self._lines.clear()
-            try:
-                self.stream.write(text)
+        if not self._lines:
+            return
+        lines, self._lines = self._lines, []
+        try:
+            fd = self.stream.fileno()
+        except (AttributeError, OSError, ValueError):  # not a file (a test's capture)
+            fd = None
+        try:
+            if fd is None:
+                self.stream.write("\n".join(lines) + "\n")
                 self.stream.flush()
-            except (OSError, ValueError):  # a closed or broken stream: logging must not fail
-                pass
+                return
+            self.stream.flush()  # what others wrote through the stream goes first
+            for chunk in _chunks(lines):
+                os.write(fd, chunk)
+        except (OSError, ValueError):  # a closed or broken stream: logging must not fail
+            pass
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
@@ -130,15 +141,37 @@ class BufferedJsonHandler(logging.Handler):
         super().close()
 
 
+def _chunks(lines: list[str]) -> list[bytes]:
+    """Whole lines in writes of at most ``PIPE_BUF`` bytes where possible.
+
+    Several worker processes share one stderr; on a pipe (a container's log) a
+    write up to ``PIPE_BUF`` is never interleaved with another process's.
+    """
+    chunks: list[bytes] = []
+    current: list[bytes] = []
+    size = 0
+    for line in lines:
+        data = line.encode("utf-8", "backslashreplace") + b"\n"
+        if current and size + len(data) > PIPE_BUF:
+            chunks.append(b"".join(current))
+            current, size = [], 0
+        current.append(data)
+        size += len(data)
+    if current:
+        chunks.append(b"".join(current))
+    return chunks
+
+
 class AccessLog:
-    """One line per request: ``ts``, ``level``, ``logger``, ``message``, ``event``,
-    ``request_id``, ``method``, ``path``, ``status``, ``ms``."""
+    """One line per request: ``ts``, ``level``, ``logger``, ``message``, ``event``, ``pid``
+    (the worker process), ``request_id``, ``method``, ``path``, ``status``, ``ms``."""
 
     def __init__(self) -> None:
         self.logger = logging.getLogger(ACCESS_LOGGER)
         self._clock = _Clock()
+        self._pid = os.getpid()
         self._prefix = f'","level":"info","logger":"{ACCESS_LOGGER}","message":"request"'
-        self._prefix += ',"event":"request","request_id":'
+        self._prefix += f',"event":"request","pid":{self._pid},"request_id":'
 
     def _sink(self) -> BufferedJsonHandler | None:
         """The buffered handler when it is where the access log goes (``configure()``)."""
@@ -159,6 +192,7 @@ class AccessLog:
         if sink is None:  # plain logging, so whatever the embedding process set up applies
             extra = {
                 "event": "request",
+                "pid": self._pid,
                 "request_id": request_id,
                 "method": method,
                 "path": path,
