@@ -84,6 +84,7 @@ class BufferedJsonHandler(logging.Handler):
         self._seconds = flush_seconds
         self._timer: threading.Thread | None = None
         self._pid = -1
+        self._closed = False
 
     def _start_timer(self) -> None:
         """One timer per process (a forked child starts its own)."""
@@ -106,10 +107,10 @@ class BufferedJsonHandler(logging.Handler):
     def add_line(self, line: str, urgent: bool = False) -> None:
         """Queue one formatted line (the access log calls this directly)."""
         with self.lock:  # type: ignore[union-attr]
-            if self._pid != os.getpid():
+            if self._pid != os.getpid() and not self._closed:
                 self._start_timer()
             self._lines.append(line)
-            if urgent or len(self._lines) >= FLUSH_LINES:
+            if urgent or self._closed or len(self._lines) >= FLUSH_LINES:
                 self._write()
 
     def _write(self) -> None:
@@ -136,8 +137,11 @@ class BufferedJsonHandler(logging.Handler):
             self._write()
 
     def close(self) -> None:
+        """Flush and stop the timer; a line that still comes is written at once."""
+        with self.lock:  # type: ignore[union-attr]
+            self._closed = True
+            self._write()
         self._stop.set()
-        self.flush()
         super().close()
 
 

@@ -59,10 +59,14 @@ class _HeldHeaders:
         else:
             self._transport.write(data)
 
-    def close(self) -> None:
+    def release(self) -> None:
+        """Write the held head now (a response without a body write, such as HEAD's)."""
         if self._held is not None:
             self._transport.write(self._held)
             self._held = None
+
+    def close(self) -> None:
+        self.release()
         self._transport.close()
 
     def __getattr__(self, name: str) -> Any:
@@ -75,8 +79,17 @@ class JoinedWritesProtocol(HttpToolsProtocol):  # type: ignore[misc]
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         cycle = self.cycle
-        if cycle is not None and not isinstance(cycle.transport, _HeldHeaders):
-            cycle.transport = _HeldHeaders(cycle.transport)  # type: ignore[assignment]
+        if cycle is None or isinstance(cycle.transport, _HeldHeaders):
+            return
+        held = _HeldHeaders(cycle.transport)
+        cycle.transport = held  # type: ignore[assignment]
+        completed = cycle.on_response
+
+        def on_response() -> None:  # the response is complete: nothing stays held
+            held.release()
+            completed()
+
+        cycle.on_response = on_response
 
 
 def uvicorn_options(host: str, port: int) -> dict[str, Any]:
@@ -105,22 +118,18 @@ def _has(module: str) -> bool:
 def run(
     settings: ServeSettings, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1
 ) -> None:
-    """Serve ``settings`` until stopped (SIGTERM/SIGINT: graceful shutdown)."""
-    import uvicorn
+    """Serve ``settings`` until stopped (SIGTERM/SIGINT: graceful shutdown).
 
-    from tabpipe.serving import logs
+    The app is built in the serving process by ``app_from_env`` (after uvicorn has
+    set up its own logging, which would close the handlers configured before).
+    """
+    import uvicorn
 
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    logs.configure()
     options = uvicorn_options(host, port)
-    if workers == 1:
-        from tabpipe.serving.app import create_app
-
-        uvicorn.run(create_app(settings), **options)
-        return
     own_dir = None
-    if not os.environ.get(MULTIPROC_ENV):
+    if workers > 1 and not os.environ.get(MULTIPROC_ENV):
         own_dir = tempfile.mkdtemp(prefix="tabpipe-metrics-")
         os.environ[MULTIPROC_ENV] = own_dir
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
