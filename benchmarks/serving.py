@@ -7,7 +7,8 @@ For the champion of each dataset (trained here by ``tabpipe run``):
 2. over HTTP on loopback, one row per request, with wrk in a separate process:
    p50/p99 latency and throughput at 1, 8 and 64 connections, tabpipe and
    ``mlflow models serve`` (of tabpipe's MLflow export) interleaved in the same
-   run, both with one worker, both answering ``POST /invocations``; and, as the
+   run, with the same number of workers (``--workers``, default 1), all answering
+   ``POST /invocations``; and, as the
    floor, a bare FastAPI + onnxruntime endpoint on the same ``model.onnx``
    (``benchmarks/peers/bare_onnx_app.py``: no validation, metrics, ids nor logs).
    For tabpipe and the floor, the server's CPU time per request (from
@@ -18,7 +19,7 @@ tabpipe's server runs with validation, Prometheus metrics and its JSON access
 log (to a file) switched on. Results replace the "Serving" section of
 BENCHMARKS.md.
 
-Run:  .venv/bin/python benchmarks/serving.py [--duration 10] [--time-budget 20]
+Run:  .venv/bin/python benchmarks/serving.py [--duration 10] [--time-budget 20] [--workers 1]
 Needs: wrk (system package) and an MLflow venv at ~/.cache/tabpipe-peers/mlflow.
 """
 
@@ -144,24 +145,28 @@ def wait_ready(url: str, path: str, proc: subprocess.Popen[bytes], timeout: floa
     raise RuntimeError(f"{url} not ready after {timeout} s")
 
 
-def start_tabpipe(workspace: Path, name: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_tabpipe(
+    workspace: Path, name: str, port: int, log: Path, workers: int = 1
+) -> subprocess.Popen[bytes]:
+    """tabpipe's server as ``tabpipe serve`` runs it (``tabpipe.serving.server``)."""
     from tabpipe.serving.settings import ServeSettings
 
     settings = ServeSettings(workspace=workspace, model=name, poll_seconds=5)
     env = {"TABPIPE_SERVE_SETTINGS": settings.model_dump_json()}
-    return _uvicorn(["tabpipe.serving.app:app_from_env", "--workers", "1"], env, port, log)
+    command = [sys.executable, "-m", "tabpipe.serving.server", "--port", str(port)]
+    return _start([*command, "--workers", str(workers)], env, log)
 
 
-def start_bare(bundle: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_bare(bundle: Path, port: int, log: Path, workers: int = 1) -> subprocess.Popen[bytes]:
     """The floor: a bare FastAPI + onnxruntime endpoint on the same model.onnx."""
-    app = ["bare_onnx_app:create", "--app-dir", str(PEERS)]
-    return _uvicorn(app, {"BARE_BUNDLE": str(bundle)}, port, log)
+    command = [sys.executable, "-m", "uvicorn", "--factory", "bare_onnx_app:create"]
+    command += ["--app-dir", str(PEERS), "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--log-level", "warning", "--no-access-log", "--workers", str(workers)]
+    return _start(command, {"BARE_BUNDLE": str(bundle)}, log)
 
 
-def _uvicorn(app: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    """One uvicorn process on loopback serving the factory ``app[0]``, quiet."""
-    command = [sys.executable, "-m", "uvicorn", "--factory", *app, "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A server process on loopback, quiet, in its own session."""
     with log.open("wb") as sink:
         return subprocess.Popen(
             command,
@@ -172,13 +177,32 @@ def _uvicorn(app: list[str], env: dict[str, str], port: int, log: Path) -> subpr
         )
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (worker processes)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            found += _tree(int(child))
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of a process and its workers (Linux ``/proc``)."""
+    total = 0
+    for member in _tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
-def start_mlflow(model: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_mlflow(model: Path, port: int, log: Path, workers: int = 1) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PATH": f"{MLFLOW_BIN}:{os.environ['PATH']}"}
     with log.open("wb") as sink:
         return subprocess.Popen(
@@ -195,7 +219,7 @@ def start_mlflow(model: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
                 "--env-manager",
                 "local",
                 "-w",
-                "1",
+                str(workers),
             ],
             env=env,
             stderr=sink,
@@ -278,7 +302,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def bench_dataset(
-    name: str, workspace: Path, tmp: Path, duration: int
+    name: str, workspace: Path, tmp: Path, duration: int, workers: int = 1
 ) -> tuple[dict[str, float], dict[str, dict[int, dict[str, float]]], str]:
     from tabpipe.packaging.bundle import read_manifest
     from tabpipe.packaging.export import export_registered
@@ -295,10 +319,11 @@ def bench_dataset(
     body = json.dumps({"dataframe_split": {"columns": list(row), "data": [list(row.values())]}})
     ports = {system: free_port() for system in SYSTEMS}
     urls = {system: f"http://127.0.0.1:{port}" for system, port in ports.items()}
+    logs = {system: tmp / f"{name}-{system}.log" for system in SYSTEMS}
     servers = {
-        "tabpipe": start_tabpipe(workspace, name, ports["tabpipe"], tmp / f"{name}-tabpipe.log"),
-        "mlflow": start_mlflow(mlflow_model, ports["mlflow"], tmp / f"{name}-mlflow.log"),
-        "bare": start_bare(bundle, ports["bare"], tmp / f"{name}-bare.log"),
+        "tabpipe": start_tabpipe(workspace, name, ports["tabpipe"], logs["tabpipe"], workers),
+        "mlflow": start_mlflow(mlflow_model, ports["mlflow"], logs["mlflow"], workers),
+        "bare": start_bare(bundle, ports["bare"], logs["bare"], workers),
     }
     http: dict[str, dict[int, dict[str, float]]] = {system: {} for system in SYSTEMS}
     try:
@@ -344,12 +369,19 @@ def targets(results: dict[str, Any]) -> list[str]:
     return out
 
 
-def render(results: dict[str, Any], command: str, duration: int, load: tuple[float, float]) -> str:
+def render(
+    results: dict[str, Any],
+    command: str,
+    duration: int,
+    load: tuple[float, float],
+    workers: int = 1,
+) -> str:
+    each = "one worker each" if workers == 1 else f"{workers} worker processes each"
     lines = [
         SECTION,
         "",
         f"Command: `{command}` (wrk {duration} s per point, one row per request, "
-        "`POST /invocations` with a `dataframe_split` body to every server, one worker each; "
+        f"`POST /invocations` with a `dataframe_split` body to every server, {each}; "
         "systems interleaved within the run).",
         "",
         "2 cores; wrk runs on the same machine and takes CPU from the servers, so absolute "
@@ -374,7 +406,9 @@ def render(results: dict[str, Any], command: str, duration: int, load: tuple[flo
         )
     lines += [
         "",
-        "Over HTTP on loopback (wrk); CPU is the server's CPU time per request:",
+        "Over HTTP on loopback (wrk); CPU is the server's CPU time per request (all its processes):"
+        if workers > 1
+        else "Over HTTP on loopback (wrk); CPU is the server's CPU time per request:",
         "",
         "| dataset | connections | tabpipe p50 | tabpipe p99 | tabpipe req/s | tabpipe CPU "
         "| failed | mlflow p50 | mlflow p99 | mlflow req/s | failed | throughput ratio |",
@@ -427,6 +461,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--time-budget", type=float, default=20.0)
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes of every server (default 1)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
@@ -439,10 +476,11 @@ def main() -> None:
         for name in args.datasets:
             workspace = tmp / f"ws-{name}"
             train(workspace, name, args.time_budget)
-            local, http, family = bench_dataset(name, workspace, tmp, args.duration)
+            local, http, family = bench_dataset(name, workspace, tmp, args.duration, args.workers)
             results[name] = {"local": local, "http": http, "family": family}
     command = "python benchmarks/serving.py " + " ".join(sys.argv[1:])
-    text = render(results, command.strip(), args.duration, (load_start, os.getloadavg()[0]))
+    load = (load_start, os.getloadavg()[0])
+    text = render(results, command.strip(), args.duration, load, args.workers)
     write_section(text)
     print(text)
 

@@ -104,7 +104,7 @@ def test_docker_context_content(tmp_path: Path) -> None:
         rf"^FROM python:{sys.version_info.major}\.{sys.version_info.minor}-slim$", dockerfile, re.M
     )
     assert "pip install --no-deps -r requirements.lock" in dockerfile
-    assert "tabpipe.serving.app:app_from_env" in dockerfile
+    assert "tabpipe.serving.server" in dockerfile and "TABPIPE_WORKERS=1" in dockerfile
     assert "USER tabpipe" in dockerfile
     settings = json.loads(re.search(r"TABPIPE_SERVE_SETTINGS='(.*)'", dockerfile).group(1))  # type: ignore[union-attr]
     assert settings["bundle"] == "/srv/bundle"
@@ -113,9 +113,7 @@ def test_docker_context_content(tmp_path: Path) -> None:
     import onnxruntime
 
     assert pins["onnxruntime"] == onnxruntime.__version__
-    assert {"fastapi", "uvicorn", "numpy", "pydantic", "prometheus-client", "starlette"} <= set(
-        pins
-    )
+    assert {"fastapi", "uvicorn", "numpy", "pydantic", "prometheus-client", "jinja2"} <= set(pins)
     assert not {"scikit-learn", "lightgbm", "pandas", "skops"} & set(pins)
     # the copied bundle still verifies, and the copied code is tabpipe's serving package
     assert bundle.read_manifest(out / "bundle").name == "titanic_v1"

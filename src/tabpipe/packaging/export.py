@@ -217,6 +217,7 @@ SERVING_REQUIREMENTS = (
     "prometheus-client",
     "python-multipart",
     "pyarrow",
+    "jinja2",  # the prediction page at /
 )
 
 
@@ -254,6 +255,7 @@ DOCKERFILE = """\
 # Serving image for the tabpipe model {name!r} (bundle format {format_version}).
 # Build:  docker build -t tabpipe-{name} .
 # Run:    docker run --rm -p 127.0.0.1:8000:8000 -e TABPIPE_API_KEYS=... tabpipe-{name}
+#         (-e TABPIPE_WORKERS=2: two server processes; one per core at most)
 FROM python:{python}-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /srv
@@ -262,6 +264,7 @@ RUN pip install --no-deps -r requirements.lock
 COPY tabpipe/ /srv/tabpipe/
 COPY bundle/ /srv/bundle/
 ENV PYTHONPATH=/srv \\
+    TABPIPE_WORKERS=1 \\
     TABPIPE_SERVE_SETTINGS='{settings}'
 RUN useradd --system --uid 10001 tabpipe
 USER tabpipe
@@ -269,8 +272,7 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/v2/health/ready').status != 200)"
 # Inside the container the server must listen on all interfaces; publish the port on
 # 127.0.0.1 (as above) unless it is meant to be reachable from other machines.
-CMD ["python", "-m", "uvicorn", "--factory", "tabpipe.serving.app:app_from_env", \\
-     "--host", "0.0.0.0", "--port", "8000", "--timeout-graceful-shutdown", "30"]
+CMD ["python", "-m", "tabpipe.serving.server", "--host", "0.0.0.0", "--port", "8000"]
 """
 
 
