@@ -213,7 +213,7 @@ class AccessLog:
         sink.add_line(
             f'{{"ts":"{self._clock.text(time.time())}{self._prefix}{_quote(request_id)}'
             f',"method":{_quote(method)},"path":{_quote(path)},"status":{status}'
-            f',"ms":{round(seconds * 1000, 3)}}}'
+            f',"ms":{seconds * 1000:.3f}}}'
         )
 
 
