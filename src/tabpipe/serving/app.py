@@ -14,6 +14,10 @@ Endpoints (all answers are JSON unless said otherwise; errors are JSON with
 ``GET  /metrics``                                  Prometheus metrics
 =================================================  ==========================================
 
+Every HTTP request enters through the :class:`~tabpipe.serving.edge.Edge`
+(request id, API key, metrics, access log), which answers the scoring routes
+itself (:mod:`tabpipe.serving.scoring`) and passes the rest to FastAPI.
+
 This module imports neither pandas nor scikit-learn: the default runtime is
 onnxruntime on numpy feeds. scikit-learn is loaded only for the native runtime
 or on the first request for per-feature contributions.
