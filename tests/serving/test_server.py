@@ -115,3 +115,13 @@ def test_access_log_lines_are_json_with_the_request_fields(served: tuple[str, in
     assert entry["method"] == "POST" and entry["path"] == "/v1/models/titanic/predict"
     assert entry["status"] == 200 and entry["ms"] > 0 and isinstance(entry["pid"], int)
     assert entry["ts"].endswith("Z") and entry["level"] == "info"
+
+
+def test_serve_refuses_zero_workers(workspace: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tabpipe.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "titanic", "-w", str(workspace), "--workers", "0"])
+    assert result.exit_code == 1
+    assert "--workers must be at least 1" in result.output
