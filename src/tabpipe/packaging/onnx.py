@@ -25,6 +25,7 @@ from skl2onnx.common.shape_calculator import (
 )
 
 from tabpipe.errors import PackagingError
+from tabpipe.packaging.onnx_simplify import simplify
 from tabpipe.packaging.signature import Signature
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
@@ -279,6 +280,7 @@ def to_onnx(
             model = convert(pipeline)
         if decided is not None:
             model = with_decision(model, decided)
+        model = simplify(model)
     except Exception as exc:  # converters raise many unrelated types
         raise PackagingError(
             f"cannot convert the pipeline to ONNX: {type(exc).__name__}: {exc}"
