@@ -154,6 +154,15 @@ class _Ops:
         self.container.add_initializer(name, TensorProto.DOUBLE, [], [float(value)])
         return name
 
+    def row(self, values: np.ndarray) -> str:
+        """A (1, n) constant: one value per column, broadcast over the rows."""
+        name: str = self.scope.get_unique_variable_name("row")
+        array = np.asarray(values).reshape(1, -1)
+        kind = TensorProto.BOOL if array.dtype == bool else TensorProto.DOUBLE
+        values_list = [bool(v) for v in array[0]] if kind == TensorProto.BOOL else array[0].tolist()
+        self.container.add_initializer(name, kind, list(array.shape), values_list)
+        return name
+
     def node(self, op: str, *inputs: str, **attrs: Any) -> str:
         out: str = self.scope.get_unique_variable_name(op.lower())
         self.container.add_node(
@@ -251,31 +260,52 @@ def _convert_datetime(scope: Any, operator: Any, container: Any) -> None:
     ops.float_columns(parts, operator.outputs[0].full_name)
 
 
-def _yeo_johnson(ops: _Ops, x: str, lam: float) -> str:
-    """The ONNX form of :func:`tabpipe.features.numeric.yeo_johnson` (``Where`` per sign)."""
-    if abs(lam) < EPS:
-        pos = ops.node("Log", ops.arith("Add", x, 1.0))
-    else:
-        powered = ops.arith("Pow", ops.arith("Add", x, 1.0), lam)
-        pos = ops.arith("Div", ops.arith("Sub", powered, 1.0), lam)
-    flipped = ops.arith("Sub", ops.const(1.0), x)
-    if abs(lam - 2.0) > EPS:
-        powered = ops.arith("Pow", flipped, 2.0 - lam)
-        neg = ops.node("Neg", ops.arith("Div", ops.arith("Sub", powered, 1.0), 2.0 - lam))
-    else:
-        neg = ops.node("Neg", ops.node("Log", flipped))
-    return ops.node("Where", ops.arith("GreaterOrEqual", x, 0.0), pos, neg)
-
-
 def _convert_power(scope: Any, operator: Any, container: Any) -> None:
+    """The ONNX form of :func:`tabpipe.features.numeric.yeo_johnson`, all columns at once.
+
+    Each operation of the numpy code runs on the whole float64 matrix with a row of
+    per-column constants (the exponents; 1.0 where a column does not use that branch),
+    so the node count does not grow with the number of columns; ``Where`` picks each
+    column's branch and keeps the columns without a lambda as they are.
+    """
     op: SkewPowerTransformer = operator.raw_operator
     ops = _Ops(scope, container)
-    source = ops.node("Cast", operator.inputs[0].full_name, to=TensorProto.DOUBLE)
-    parts = []
-    for j, lam in enumerate(op.lambdas_):
-        col = _column(scope, container, source, j)
-        parts.append(col if np.isnan(lam) else _yeo_johnson(ops, col, float(lam)))
-    ops.float_columns(parts, operator.outputs[0].full_name)
+    x = ops.node("Cast", operator.inputs[0].full_name, to=TensorProto.DOUBLE)
+    lams = np.asarray(op.lambdas_, dtype=np.float64)
+    active = ~np.isnan(lams)
+    if not active.any():
+        container.add_node(
+            "Cast",
+            x,
+            operator.outputs[0].full_name,
+            to=TensorProto.FLOAT,
+            name=scope.get_unique_operator_name("Cast"),
+        )
+        return
+    lam = np.where(active, lams, 1.0)
+    pos_log = active & (np.abs(lam) < EPS)
+    neg_log = active & (np.abs(lam - 2.0) <= EPS)
+    pos_lam = np.where(pos_log, 1.0, lam)
+    neg_lam = np.where(neg_log, 1.0, 2.0 - lam)
+    plus = ops.arith("Add", x, 1.0)
+    pos = ops.arith("Div", ops.arith("Sub", ops.arith("Pow", plus, ops.row(pos_lam)), 1.0), ops.row(pos_lam))
+    if pos_log.any():
+        pos = ops.node("Where", ops.row(pos_log), ops.node("Log", plus), pos)
+    flipped = ops.arith("Sub", ops.const(1.0), x)
+    powered = ops.arith("Pow", flipped, ops.row(neg_lam))
+    neg = ops.node("Neg", ops.arith("Div", ops.arith("Sub", powered, 1.0), ops.row(neg_lam)))
+    if neg_log.any():
+        neg = ops.node("Where", ops.row(neg_log), ops.node("Neg", ops.node("Log", flipped)), neg)
+    out = ops.node("Where", ops.arith("GreaterOrEqual", x, 0.0), pos, neg)
+    if not active.all():
+        out = ops.node("Where", ops.row(active), out, x)
+    container.add_node(
+        "Cast",
+        out,
+        operator.outputs[0].full_name,
+        to=TensorProto.FLOAT,
+        name=scope.get_unique_operator_name("Cast"),
+    )
 
 
 def register() -> None:
