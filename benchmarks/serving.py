@@ -59,21 +59,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def train(workspace: Path, name: str, budget: float) -> None:
+def train(workspace: Path, name: str, budget: float, max_trials: int | None = None) -> None:
+    """``tabpipe run`` of the dataset; with ``max_trials``, through a spec that caps the
+    search by a count, so that every run (and every version of the code) trains the same
+    models."""
     data, target = DATASETS[name]
+    if max_trials is None:
+        source = [str(data), "--target", target, "--name", name, "--time-budget", str(budget)]
+    else:
+        workspace.mkdir(parents=True, exist_ok=True)
+        spec = workspace.parent / f"{name}-spec.yaml"  # JSON is YAML
+        spec.write_text(
+            json.dumps(
+                {
+                    "name": name,
+                    "source": {"path": str(data)},
+                    "target": target,
+                    "time_budget": budget,
+                    "max_trials": max_trials,
+                }
+            )
+        )
+        source = [str(spec)]
     subprocess.run(
         [
             sys.executable,
             "-c",
             "from tabpipe.cli import main; main()",
             "run",
-            str(data),
-            "--target",
-            target,
-            "--name",
-            name,
-            "--time-budget",
-            str(budget),
+            *source,
             "-q",
             "-w",
             str(workspace),
@@ -136,7 +150,9 @@ def in_process(
     session = ort.InferenceSession(
         str(path / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
     )
-    onnx_feeds = {i.name: feeds[c.name] for i, c in zip(session.get_inputs(), sig.columns)}
+    onnx_feeds = {
+        i.name: feeds[c.name] for i, c in zip(session.get_inputs(), sig.columns, strict=True)
+    }
     output = session.get_outputs()[-1].name
     steps = {
         "onnx": lambda: predictor.predict(sig.check(columns).feeds),
@@ -464,7 +480,9 @@ def write_section(text: str) -> None:
     path.write_text(updated, encoding="utf-8")
 
 
-def in_process_only(names: list[str], root: Path, budget: float, repeats: int) -> str:
+def in_process_only(
+    names: list[str], root: Path, budget: float, repeats: int, max_trials: int | None
+) -> str:
     """Train (or reuse) each dataset's workspace under ``root`` and time it in process only."""
     from tabpipe.packaging.bundle import read_manifest
     from tabpipe.registry import Registry
@@ -478,7 +496,7 @@ def in_process_only(names: list[str], root: Path, budget: float, repeats: int) -
     for name in names:
         workspace = root / f"ws-{name}"
         if not workspace.is_dir() or not any(workspace.iterdir()):
-            train(workspace, name, budget)
+            train(workspace, name, budget, max_trials)
         with Workspace(workspace) as ws:
             family = read_manifest(Registry(ws).resolve(name).path).family
         r = in_process(workspace, name, example_row(workspace, name), repeats=repeats, native=False)
@@ -508,11 +526,20 @@ def main() -> None:
         "reuse them on the next run",
     )
     parser.add_argument("--repeats", type=int, default=5, help="with --in-process-only")
+    parser.add_argument(
+        "--max-trials",
+        type=int,
+        help="with --in-process-only: cap the search by this many trials (with a generous "
+        "--time-budget the trained models are then the same on every run)",
+    )
     args = parser.parse_args()
     if args.in_process_only:
         with tempfile.TemporaryDirectory(prefix="tabpipe-bench-") as folder:
             root = args.workspaces or Path(folder)
-            print(in_process_only(args.datasets, root, args.time_budget, args.repeats))
+            table = in_process_only(
+                args.datasets, root, args.time_budget, args.repeats, args.max_trials
+            )
+            print(table)
         return
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")

@@ -2,8 +2,10 @@
 
 Each input column is sliced out, mapped with ``ai.onnx.ml.LabelEncoder`` (string to
 float or string to string), ``IsNaN``, or float64 arithmetic that repeats the numpy
-code of :mod:`tabpipe.features.datetimes` and :mod:`tabpipe.features.numeric` operation
-for operation, and the columns are concatenated again (and cast to float32).
+code of :mod:`tabpipe.features.datetimes` operation for operation, and the columns are
+concatenated again (and cast to float32). The Yeo-Johnson transform of
+:mod:`tabpipe.features.numeric` runs on the whole matrix at once, with a row of
+per-column constants, so its node count does not grow with the columns.
 """
 
 from __future__ import annotations
@@ -288,7 +290,9 @@ def _convert_power(scope: Any, operator: Any, container: Any) -> None:
     pos_lam = np.where(pos_log, 1.0, lam)
     neg_lam = np.where(neg_log, 1.0, 2.0 - lam)
     plus = ops.arith("Add", x, 1.0)
-    pos = ops.arith("Div", ops.arith("Sub", ops.arith("Pow", plus, ops.row(pos_lam)), 1.0), ops.row(pos_lam))
+    pos = ops.arith(
+        "Div", ops.arith("Sub", ops.arith("Pow", plus, ops.row(pos_lam)), 1.0), ops.row(pos_lam)
+    )
     if pos_log.any():
         pos = ops.node("Where", ops.row(pos_log), ops.node("Log", plus), pos)
     flipped = ops.arith("Sub", ops.const(1.0), x)

@@ -432,10 +432,10 @@ def with_decision(model: onnx.ModelProto, decided: Any) -> onnx.ModelProto:
 
 def _map_nodes(node: Any, const: Any, col: str, method: str, params: list[float], k: int) -> str:
     """Nodes of one column's calibration map (sigmoid, or linear interpolation of knots)."""
-    if method == "sigmoid":
-        z = node("Mul", [col, const(f"a{k}", [params[0]])], f"az{k}")
-        z = node("Add", [z, const(f"b{k}", [params[1]])], f"z{k}")
-        return str(node("Sigmoid", [node("Neg", [z], f"negz{k}")], f"c{k}"))
+    if method == "sigmoid":  # 1 / (1 + exp(a p + b)) = Sigmoid((-a) p + (-b)), exactly
+        z = node("Mul", [col, const(f"a{k}", [-params[0]])], f"az{k}")
+        z = node("Add", [z, const(f"b{k}", [-params[1]])], f"z{k}")
+        return str(node("Sigmoid", [z], f"c{k}"))
     half = len(params) // 2
     xs = np.asarray(params[:half], dtype=np.float32)
     ys = np.asarray(params[half:], dtype=np.float32)

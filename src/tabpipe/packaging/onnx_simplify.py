@@ -6,6 +6,7 @@ time dispatching these nodes than computing them, so :func:`simplify` rewrites
 the graph without changing any value it computes:
 
 - initializers holding the same tensor become one;
+- an ``Identity`` that only names a graph output hands the name to its source;
 - nodes that pass their input through (``Identity``, a ``Concat`` of one input,
   a ``Cast`` to the type it already has, a ``Reshape`` to the shape it already
   has, a ``Slice`` or ``Gather`` taking a whole axis or exactly one input of a
@@ -46,6 +47,7 @@ def simplify(model: onnx.ModelProto) -> onnx.ModelProto:
     _merge_initializers(graph)
     while True:
         changed = _bypass_no_ops(out)
+        changed |= _name_outputs_at_source(graph)
         changed |= _merge_concats(graph)
         changed |= _merge_duplicates(graph)
         changed |= _drop_unused(graph)
@@ -184,15 +186,17 @@ def _whole_slice(
     shapes: dict[str, tuple[int, list[int | None]]],
 ) -> str | None:
     """A Slice taking all of a width-``n`` axis, or exactly one input of a Concat."""
-    args = [consts.get(name) if name else None for name in node.input[1:]]
-    if len(args) < 2 or any(a is None for a in args[:2]) or any(
-        name and consts.get(name) is None for name in node.input[3:]
-    ):
+
+    def const(k: int) -> np.ndarray | None:
+        return consts.get(node.input[k]) if len(node.input) > k and node.input[k] else None
+
+    starts, ends, axes, steps = const(1), const(2), const(3), const(4)
+    if starts is None or ends is None or len(starts) != 1:
         return None
-    starts, ends = args[0], args[1]
-    axes = args[2] if len(args) > 2 and args[2] is not None else np.arange(len(starts))
-    steps = args[3] if len(args) > 3 and args[3] is not None else np.ones(len(starts))
-    if len(starts) != 1 or int(steps[0]) != 1:
+    if any(len(node.input) > k and node.input[k] and const(k) is None for k in (3, 4)):
+        return None
+    axes = np.zeros(1, dtype=np.int64) if axes is None else axes
+    if steps is not None and int(steps[0]) != 1:
         return None
     start, end, axis = int(starts[0]), int(ends[0]), int(axes[0])
     if start < 0 or end < 0:
@@ -200,7 +204,7 @@ def _whole_slice(
     if known is not None and axis >= 0 and axis < len(known[1]):
         width = known[1][axis]
         if width is not None and start == 0 and end >= width:
-            return node.input[0]
+            return str(node.input[0])
     return _one_concat_input(node.input[0], axis, start, end, producers, shapes)
 
 
@@ -216,7 +220,9 @@ def _one_concat_input(
     concat = producers.get(source)
     if concat is None or concat.op_type != "Concat" or concat.domain not in ("", "ai.onnx"):
         return None
-    (concat_axis,) = [onnx.helper.get_attribute_value(a) for a in concat.attribute if a.name == "axis"]
+    (concat_axis,) = [
+        onnx.helper.get_attribute_value(a) for a in concat.attribute if a.name == "axis"
+    ]
     at = 0
     for name in concat.input:
         known = shapes.get(name)
@@ -229,9 +235,30 @@ def _one_concat_input(
         if width is None:
             return None
         if at == start and at + width == end:
-            return name
+            return str(name)
         at += width
     return None
+
+
+def _name_outputs_at_source(graph: onnx.GraphProto) -> bool:
+    """Drop an ``Identity`` that names a graph output: its source node takes the name."""
+    outputs = {o.name for o in graph.output}
+    uses = Counter(name for node in graph.node for name in node.input)
+    producers = {name: node for node in graph.node for name in node.output}
+    drop: set[int] = set()
+    for k, node in enumerate(graph.node):
+        if node.op_type != "Identity" or node.domain not in ("", "ai.onnx"):
+            continue
+        source, target = node.input[0], node.output[0]
+        producer = producers.get(source)
+        if target not in outputs or producer is None or source in outputs or uses[source] != 1:
+            continue
+        producer.output[:] = [target if name == source else name for name in producer.output]
+        drop.add(k)
+    if not drop:
+        return False
+    _keep_nodes(graph, (n for k, n in enumerate(graph.node) if k not in drop))
+    return True
 
 
 def _merge_concats(graph: onnx.GraphProto) -> bool:

@@ -268,8 +268,18 @@ class _ScalarPlan:
     to :data:`MEMO_SIZE` distinct raw values.
     """
 
-    __slots__ = ("col", "name", "feed", "rules", "nullable", "ranged", "low", "high", "known")
-    __slots__ += ("memo",)
+    __slots__ = (
+        "col",
+        "feed",
+        "high",
+        "known",
+        "low",
+        "memo",
+        "name",
+        "nullable",
+        "ranged",
+        "rules",
+    )
 
     def __init__(self, col: ColumnSpec) -> None:
         self.col = col
@@ -300,7 +310,7 @@ class _ScalarPlan:
                     return None
             else:
                 return None
-            if x != x:  # NaN: missing
+            if math.isnan(x):  # missing
                 if not self.nullable:
                     return None
             elif not -_FLOAT32_MAX <= x <= _FLOAT32_MAX:
@@ -318,7 +328,9 @@ class _ScalarPlan:
         unseen = 0
         for i, value in enumerate(values):
             kind = type(value)
-            key = value if kind is str else ((kind, value) if kind is int or kind is float else None)
+            key = (
+                value if kind is str else ((kind, value) if kind is int or kind is float else None)
+            )
             found = memo.get(key) if key is not None else None
             if found is None:
                 found = self._text(value)
