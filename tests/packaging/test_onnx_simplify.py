@@ -157,3 +157,37 @@ def test_ensemble_members_with_the_same_preprocessing_share_it() -> None:
     (converted,) = session.run(["probabilities"], feeds)
     native = ensemble.predict_proba(pd.DataFrame({k: v.reshape(-1) for k, v in feeds.items()}))
     assert parity(native, np.asarray(converted)) <= 1e-4
+
+
+def test_chained_label_encoders_become_one() -> None:
+    def encoder(source: str, target: str, **attrs: object) -> onnx.NodeProto:
+        return helper.make_node("LabelEncoder", [source], [target], domain="ai.onnx.ml", **attrs)
+
+    nodes = [
+        # no default: ONNX's implied "_Unused" must reach the second map as such
+        encoder("s", "grouped", keys_strings=["a", "b", "c"], values_strings=["a", "r", "r"]),
+        encoder(
+            "grouped",
+            "out",
+            keys_strings=["a", "r", "_Unused"],
+            values_floats=[1.0, 2.0, 3.0],
+            default_float=-5.0,
+        ),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("s", TensorProto.STRING, [None, 1])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [None, 1])],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
+    )
+    model.ir_version = 8
+    feeds = {"s": np.array([["a"], ["b"], ["c"], ["zzz"], [""]], dtype=object)}
+    small = simplify(model)
+    assert [n.op_type for n in small.graph.node] == ["LabelEncoder"]
+    (got,) = _run(small, feeds)
+    (want,) = _run(model, feeds)
+    np.testing.assert_array_equal(got, want)
+    assert got.reshape(-1).tolist() == [1.0, 2.0, 2.0, 3.0, 3.0]

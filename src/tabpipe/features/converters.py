@@ -312,6 +312,74 @@ def _convert_power(scope: Any, operator: Any, container: Any) -> None:
     )
 
 
+def _strings_only(op: Any) -> bool:
+    """A OneHotEncoder that :func:`_convert_one_hot` can express: string categories,
+    unknown values ignored, nothing dropped, no infrequent grouping, float output."""
+    return (
+        getattr(op, "drop_idx_", None) is None
+        and op.handle_unknown == "ignore"
+        and not getattr(op, "_infrequent_enabled", False)
+        and not np.issubdtype(op.dtype, np.integer)
+        and all(all(isinstance(c, str) for c in cats) for cats in op.categories_)
+    )
+
+
+def _convert_one_hot(scope: Any, operator: Any, container: Any) -> None:
+    """A OneHotEncoder of string columns as one ``OneHot`` over all of them.
+
+    Each column's ``LabelEncoder`` gives the position of its category in the whole
+    output (an unknown value gets the spare position ``width``); ``OneHot`` of the
+    positions, summed over the columns, and cut at ``width`` is the encoding. The
+    node count grows by one per column instead of two, and the ``LabelEncoder`` of
+    a :class:`RareCategoryGrouper` before it merges into the column's encoder
+    (:mod:`tabpipe.packaging.onnx_simplify`). Anything else goes to skl2onnx.
+    """
+    op = operator.raw_operator
+    if len(operator.inputs) != 1 or not _strings_only(op):
+        from skl2onnx.operator_converters.one_hot_encoder import (
+            convert_sklearn_one_hot_encoder,
+        )
+
+        convert_sklearn_one_hot_encoder(scope, operator, container)
+        return
+    ops = _Ops(scope, container)
+    source = operator.inputs[0].full_name
+    width = sum(len(cats) for cats in op.categories_)
+    positions, offset = [], 0
+    for j, cats in enumerate(op.categories_):
+        out = scope.get_unique_variable_name(f"position{j}")
+        _label_encoder(
+            scope,
+            container,
+            _column(scope, container, source, j),
+            out,
+            keys_strings=[str(c) for c in cats] or ["\x00"],
+            values_int64s=list(range(offset, offset + len(cats))) or [width],
+            default_int64=width,
+        )
+        positions.append(out)
+        offset += len(cats)
+    joined = ops.node("Concat", *positions, axis=1)
+    depth = scope.get_unique_variable_name("depth")
+    container.add_initializer(depth, TensorProto.INT64, [1], [width + 1])
+    values = scope.get_unique_variable_name("off_on")
+    container.add_initializer(values, TensorProto.FLOAT, [2], [0.0, 1.0])
+    hot = ops.node("OneHot", joined, depth, values, axis=-1)
+    axes = scope.get_unique_variable_name("axes")
+    container.add_initializer(axes, TensorProto.INT64, [1], [1])
+    summed = ops.node("ReduceSum", hot, axes, keepdims=0)
+    starts = scope.get_unique_variable_name("starts")
+    container.add_initializer(starts, TensorProto.INT64, [1], [0])
+    ends = scope.get_unique_variable_name("ends")
+    container.add_initializer(ends, TensorProto.INT64, [1], [width])
+    container.add_node(
+        "Slice",
+        [summed, starts, ends, axes],
+        operator.outputs[0].full_name,
+        name=scope.get_unique_operator_name("Slice"),
+    )
+
+
 def register() -> None:
     """Make skl2onnx know tabpipe's transformers (idempotent)."""
     update_registered_converter(
@@ -336,4 +404,15 @@ def register() -> None:
     )
     update_registered_converter(
         SkewPowerTransformer, "TabpipeSkewPowerTransformer", _float_shape, _convert_power
+    )
+    from skl2onnx.shape_calculators.one_hot_encoder import (
+        calculate_sklearn_one_hot_encoder_output_shapes,
+    )
+    from sklearn.preprocessing import OneHotEncoder
+
+    update_registered_converter(
+        OneHotEncoder,
+        "SklearnOneHotEncoder",
+        calculate_sklearn_one_hot_encoder_output_shapes,
+        _convert_one_hot,
     )

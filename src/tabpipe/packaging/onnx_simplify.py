@@ -12,7 +12,8 @@ the graph without changing any value it computes:
   has, a ``Slice`` or ``Gather`` taking a whole axis or exactly one input of a
   ``Concat``) are bypassed;
 - a ``Concat`` that feeds only another ``Concat`` on the same axis is merged
-  into it;
+  into it, and a string-to-string ``LabelEncoder`` that feeds only another
+  ``LabelEncoder`` is composed with it into one;
 - nodes with the same operator, attributes and inputs are computed once
   (common subexpressions, such as the identical preprocessing of ensemble
   members);
@@ -48,6 +49,7 @@ def simplify(model: onnx.ModelProto) -> onnx.ModelProto:
     while True:
         changed = _bypass_no_ops(out)
         changed |= _name_outputs_at_source(graph)
+        changed |= _compose_label_encoders(graph)
         changed |= _merge_concats(graph)
         changed |= _merge_duplicates(graph)
         changed |= _drop_unused(graph)
@@ -258,6 +260,75 @@ def _name_outputs_at_source(graph: onnx.GraphProto) -> bool:
     if not drop:
         return False
     _keep_nodes(graph, (n for k, n in enumerate(graph.node) if k not in drop))
+    return True
+
+
+_VALUES = ("values_strings", "values_int64s", "values_floats")
+_DEFAULTS = {"values_strings": "default_string", "values_int64s": "default_int64"}
+_DEFAULTS["values_floats"] = "default_float"
+#: what ONNX assumes when a LabelEncoder leaves its default out
+_IMPLIED = {"default_string": b"_Unused", "default_int64": -1, "default_float": -0.0}
+
+
+def _label_map(node: onnx.NodeProto) -> tuple[str, dict[str, object]] | None:
+    """(values attribute, all attributes) of a ``LabelEncoder`` from strings, else None."""
+    if node.op_type != "LabelEncoder" or node.domain != "ai.onnx.ml":
+        return None
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    values = [name for name in _VALUES if name in attrs]
+    if (
+        "keys_strings" not in attrs
+        or len(values) != 1
+        or set(attrs)
+        - {
+            "keys_strings",
+            values[0],
+            _DEFAULTS[values[0]],
+        }
+    ):
+        return None
+    return values[0], attrs
+
+
+def _compose_label_encoders(graph: onnx.GraphProto) -> bool:
+    """Fold a string-to-string LabelEncoder into the LabelEncoder it alone feeds."""
+    uses = Counter(name for node in graph.node for name in node.input)
+    outputs = {o.name for o in graph.output}
+    producers = {node.output[0]: node for node in graph.node if node.op_type == "LabelEncoder"}
+    drop: set[str] = set()
+    for node in graph.node:
+        second = _label_map(node)
+        first_node = producers.get(node.input[0]) if second is not None else None
+        first = _label_map(first_node) if first_node is not None else None
+        if (
+            second is None
+            or first is None
+            or first_node is None
+            or first[0] != "values_strings"
+            or uses[node.input[0]] != 1
+            or node.input[0] in outputs
+        ):
+            continue
+        kind, attrs = second
+        default_name = _DEFAULTS[kind]
+        default = attrs.get(default_name, _IMPLIED[default_name])
+        table = dict(zip(attrs["keys_strings"], attrs[kind], strict=True))  # type: ignore[call-overload]
+        inner = first[1]
+        inner_default = inner.get("default_string", _IMPLIED["default_string"])
+        composed = {
+            default_name: table.get(inner_default, default),  # type: ignore[call-overload]
+            "keys_strings": inner["keys_strings"],
+            kind: [table.get(v, default) for v in inner["values_strings"]],  # type: ignore[attr-defined]
+        }
+        del node.attribute[:]
+        node.attribute.extend(onnx.helper.make_attribute(k, v) for k, v in composed.items())
+        node.input[0] = first_node.input[0]
+        drop.add(first_node.output[0])
+    if not drop:
+        return False
+    _keep_nodes(
+        graph, (n for n in graph.node if n.output[0] not in drop or n.op_type != "LabelEncoder")
+    )
     return True
 
 
