@@ -292,7 +292,7 @@ class _ScalarPlan:
         self.low = col.minimum if col.minimum is not None else -math.inf
         self.high = col.maximum if col.maximum is not None else math.inf
         self.known = col.known
-        self.memo: dict[Any, tuple[str, bool]] = {}
+        self.memo: dict[Any, tuple[str, bool, np.ndarray]] = {}
 
     def _numbers(self, values: Sequence[Any], checked: Checked, reject: bool) -> np.ndarray | None:
         rules = self.rules
@@ -324,6 +324,22 @@ class _ScalarPlan:
 
     def _texts(self, values: Sequence[Any], checked: Checked, reject: bool) -> np.ndarray | None:
         memo = self.memo
+        if len(values) == 1:  # one row: the remembered feed itself (read-only, shared)
+            value = values[0]
+            kind = type(value)
+            key = (
+                value if kind is str else ((kind, value) if kind is int or kind is float else None)
+            )
+            found = memo.get(key) if key is not None else None
+            if found is None:
+                found = self._remember(key, value)
+                if found is None:
+                    return None
+            if found[1]:
+                if reject:
+                    return None
+                checked.unseen[self.name] = 1
+            return found[2]
         out = np.empty((len(values), 1), dtype=object)
         unseen = 0
         for i, value in enumerate(values):
@@ -333,13 +349,9 @@ class _ScalarPlan:
             )
             found = memo.get(key) if key is not None else None
             if found is None:
-                found = self._text(value)
+                found = self._remember(key, value)
                 if found is None:
                     return None
-                if key is not None:
-                    if len(memo) >= MEMO_SIZE:
-                        memo.clear()
-                    memo[key] = found
             if found[1]:
                 if reject:
                     return None
@@ -348,6 +360,22 @@ class _ScalarPlan:
         if unseen:
             checked.unseen[self.name] = unseen
         return out
+
+    def _remember(self, key: Any, value: Any) -> tuple[str, bool, np.ndarray] | None:
+        """Category text, whether training did not see it, and the one-row feed of a raw
+        value, remembered under ``key`` (None: not remembered)."""
+        found = self._text(value)
+        if found is None:
+            return None
+        feed = np.empty((1, 1), dtype=object)
+        feed[0, 0] = found[0]
+        feed.flags.writeable = False
+        entry = (found[0], found[1], feed)
+        if key is not None:
+            if len(self.memo) >= MEMO_SIZE:
+                self.memo.clear()
+            self.memo[key] = entry
+        return entry
 
     def _text(self, value: Any) -> tuple[str, bool] | None:
         """The category text of one raw value and whether training did not see it; None

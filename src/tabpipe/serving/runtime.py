@@ -84,10 +84,18 @@ class OnnxPredictor:
         names = [o.name for o in self._session.get_outputs()]
         output = "variable" if manifest.task == "regression" else "probabilities"
         self._outputs = [output if output in names else names[-1]]
+        # The feeds come from Signature.check, which gives every input: the checks of
+        # InferenceSession.run (every input named, no foreign OrtValue) hold by
+        # construction and cost about 0.2 µs per input, so the session's binding runs directly.
+        binding: Any = getattr(self._session, "_sess", None)
+        self._run = binding.run if hasattr(binding, "run") else self._run_checked
+
+    def _run_checked(self, outputs: list[str], feeds: dict[str, np.ndarray], options: Any) -> Any:
+        return self._session.run(outputs, feeds, options)
 
     def predict(self, feeds: dict[str, np.ndarray]) -> Prediction:
-        (output,) = self._session.run(
-            self._outputs, {onnx_name: feeds[name] for onnx_name, name in self._inputs}
+        (output,) = self._run(
+            self._outputs, {onnx_name: feeds[name] for onnx_name, name in self._inputs}, None
         )
         return self._decider.finish(output)
 
