@@ -20,6 +20,12 @@ BENCHMARKS.md.
 
 Run:  .venv/bin/python benchmarks/serving.py [--duration 10] [--time-budget 20]
 Needs: wrk (system package) and an MLflow venv at ~/.cache/tabpipe-peers/mlflow.
+
+In process only (no wrk, MLflow nor HTTP; prints, leaves BENCHMARKS.md alone):
+      .venv/bin/python benchmarks/serving.py --in-process-only [--workspaces DIR]
+          [--time-budget 60 --max-trials 8] [--repeats 5] [--members]
+``--max-trials`` with a generous budget trains the same models on every run, so two
+versions of the code can be compared on the same ensembles; ``--workspaces`` keeps them.
 """
 
 from __future__ import annotations
@@ -480,8 +486,51 @@ def write_section(text: str) -> None:
     path.write_text(updated, encoding="utf-8")
 
 
+def members_alone(workspace: Path, name: str, repeats: int) -> list[str]:
+    """Table rows: each member of the champion ensemble converted and served alone
+    (``predict(check(row))``, its own ONNX graph, no calibration nor threshold)."""
+    from tabpipe.packaging import persist
+    from tabpipe.packaging.bundle import read_manifest
+    from tabpipe.packaging.onnx import to_onnx
+    from tabpipe.registry import Registry
+    from tabpipe.serving.runtime import OnnxPredictor
+    from tabpipe.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        path = Registry(ws).resolve(name).path
+    manifest = read_manifest(path)
+    sig = manifest.signature
+    model = persist.load(path / "pipeline.skops")
+    model = getattr(model, "estimator_", model)  # inside a calibration
+    columns = {k: [v] for k, v in example_row(workspace, name).items()}
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for member in getattr(model, "estimators_", []):
+            family = type(member.steps[-1][1]).__name__
+            (Path(folder) / "model.onnx").write_bytes(
+                to_onnx(member, sig, classifier=manifest.task != "regression")
+            )
+            alone = manifest.model_copy(
+                update={"family": family, "threshold": None, "calibration": None}
+            )
+            predictor = OnnxPredictor(Path(folder), alone)
+            figures = [
+                _timed(lambda p=predictor: p.predict(sig.check(columns).feeds), 2000)
+                for _ in range(repeats)
+            ]
+            p50 = statistics.median(f[0] for f in figures)
+            p99 = statistics.median(f[1] for f in figures)
+            rows.append(f"| {name} | {family} (member alone) | {p50:.1f} µs | {p99:.1f} µs |")
+    return rows
+
+
 def in_process_only(
-    names: list[str], root: Path, budget: float, repeats: int, max_trials: int | None
+    names: list[str],
+    root: Path,
+    budget: float,
+    repeats: int,
+    max_trials: int | None,
+    members: bool = False,
 ) -> str:
     """Train (or reuse) each dataset's workspace under ``root`` and time it in process only."""
     from tabpipe.packaging.bundle import read_manifest
@@ -505,6 +554,10 @@ def in_process_only(
             f"| {r['check_p50_us']:.1f} µs | {r['predict_p50_us']:.1f} µs "
             f"| {r['run_p50_us']:.1f} µs |"
         )
+    if members:
+        lines += ["", "| dataset | model | serving path p50 | p99 |", "|---|---|---|---|"]
+        for name in names:
+            lines += members_alone(root / f"ws-{name}", name, repeats)
     return "\n".join(lines)
 
 
@@ -527,6 +580,11 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=5, help="with --in-process-only")
     parser.add_argument(
+        "--members",
+        action="store_true",
+        help="with --in-process-only: also time each member of an ensemble champion alone",
+    )
+    parser.add_argument(
         "--max-trials",
         type=int,
         help="with --in-process-only: cap the search by this many trials (with a generous "
@@ -537,7 +595,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="tabpipe-bench-") as folder:
             root = args.workspaces or Path(folder)
             table = in_process_only(
-                args.datasets, root, args.time_budget, args.repeats, args.max_trials
+                args.datasets, root, args.time_budget, args.repeats, args.max_trials, args.members
             )
             print(table)
         return
