@@ -21,6 +21,12 @@ BENCHMARKS.md.
 
 Run:  .venv/bin/python benchmarks/serving.py [--duration 10] [--time-budget 20] [--workers 1]
 Needs: wrk (system package) and an MLflow venv at ~/.cache/tabpipe-peers/mlflow.
+
+In process only (no wrk, MLflow nor HTTP; prints, leaves BENCHMARKS.md alone):
+      .venv/bin/python benchmarks/serving.py --in-process-only [--workspaces DIR]
+          [--time-budget 60 --max-trials 8] [--repeats 5] [--members]
+``--max-trials`` with a generous budget trains the same models on every run, so two
+versions of the code can be compared on the same ensembles; ``--workspaces`` keeps them.
 """
 
 from __future__ import annotations
@@ -60,19 +66,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def train(workspace: Path, name: str, budget: float) -> None:
+def train(workspace: Path, name: str, budget: float, max_trials: int | None = None) -> None:
+    """``tabpipe run`` of the dataset; with ``max_trials``, through a spec that caps the
+    search by a count, so that every run (and every version of the code) trains the same
+    models."""
     data, target = DATASETS[name]
+    if max_trials is None:
+        source = [str(data), "--target", target, "--name", name, "--time-budget", str(budget)]
+    else:
+        workspace.mkdir(parents=True, exist_ok=True)
+        spec = workspace.parent / f"{name}-spec.yaml"  # JSON is YAML
+        spec.write_text(
+            json.dumps(
+                {
+                    "name": name,
+                    "source": {"path": str(data)},
+                    "target": target,
+                    "time_budget": budget,
+                    "max_trials": max_trials,
+                }
+            )
+        )
+        source = [str(spec)]
     subprocess.run(
         [
-            str(Path(sys.executable).parent / "tabpipe"),
+            sys.executable,
+            "-c",
+            "from tabpipe.cli import main; main()",
             "run",
-            str(data),
-            "--target",
-            target,
-            "--name",
-            name,
-            "--time-budget",
-            str(budget),
+            *source,
             "-q",
             "-w",
             str(workspace),
@@ -106,29 +128,71 @@ def example_row(workspace: Path, name: str) -> dict[str, Any]:
     return row
 
 
-def in_process(workspace: Path, name: str, row: dict[str, Any]) -> dict[str, float]:
+def in_process(
+    workspace: Path, name: str, row: dict[str, Any], *, repeats: int = 1, native: bool = True
+) -> dict[str, float]:
+    """Single-row latency in process: validation plus prediction, then each part alone.
+
+    ``onnx_*`` is ``predict(signature.check(columns).feeds)``, the serving path;
+    ``check_p50_us``, ``predict_p50_us`` and ``run_p50_us`` (the bare
+    ``session.run`` of the bundle's graph on prepared feeds) split it. With
+    ``repeats`` > 1 the rounds are interleaved and each figure is the median
+    over the rounds.
+    """
+    import onnxruntime as ort
+
     from tabpipe.registry import Registry
     from tabpipe.serving.runtime import load_predictor
     from tabpipe.workspace import Workspace
 
     with Workspace(workspace) as ws:
         path = Registry(ws).resolve(name).path
-    out: dict[str, float] = {}
     columns = {k: [v] for k, v in row.items()}
-    for runtime, calls in (("onnx", 3000), ("native", 300)):
-        predictor = load_predictor(path, "native" if runtime == "native" else "onnx")
-        sig = predictor.manifest.signature
-        for _ in range(50):
-            predictor.predict(sig.check(columns).feeds)
-        times = []
-        for _ in range(calls):
-            t = time.perf_counter()
-            predictor.predict(sig.check(columns).feeds)
-            times.append(time.perf_counter() - t)
-        times.sort()
-        out[f"{runtime}_p50_us"] = statistics.median(times) * 1e6
-        out[f"{runtime}_p99_us"] = times[int(len(times) * 0.99)] * 1e6
+    predictor = load_predictor(path, "onnx")
+    sig = predictor.manifest.signature
+    feeds = sig.check(columns).feeds
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        str(path / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    onnx_feeds = {
+        i.name: feeds[c.name] for i, c in zip(session.get_inputs(), sig.columns, strict=True)
+    }
+    output = session.get_outputs()[-1].name
+    steps = {
+        "onnx": lambda: predictor.predict(sig.check(columns).feeds),
+        "check": lambda: sig.check(columns),
+        "predict": lambda: predictor.predict(feeds),
+        "run": lambda: session.run([output], onnx_feeds),
+    }
+    rounds: dict[str, list[tuple[float, float]]] = {step: [] for step in steps}
+    for _ in range(repeats):
+        for step, call in steps.items():
+            rounds[step].append(_timed(call, 3000))
+    out: dict[str, float] = {}
+    for step, figures in rounds.items():
+        out[f"{step}_p50_us"] = statistics.median(p50 for p50, _ in figures)
+        out[f"{step}_p99_us"] = statistics.median(p99 for _, p99 in figures)
+    if native:
+        slow = load_predictor(path, "native")
+        p50, p99 = _timed(lambda: slow.predict(slow.manifest.signature.check(columns).feeds), 300)
+        out["native_p50_us"], out["native_p99_us"] = p50, p99
     return out
+
+
+def _timed(call: Any, calls: int) -> tuple[float, float]:
+    """Median and p99 in µs of ``calls`` calls, after a warm-up."""
+    for _ in range(min(calls // 10, 200)):
+        call()
+    times = []
+    for _ in range(calls):
+        t = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t)
+    times.sort()
+    return statistics.median(times) * 1e6, times[int(len(times) * 0.99)] * 1e6
 
 
 def wait_ready(url: str, path: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
@@ -456,6 +520,81 @@ def write_section(text: str) -> None:
     path.write_text(updated, encoding="utf-8")
 
 
+def members_alone(workspace: Path, name: str, repeats: int) -> list[str]:
+    """Table rows: each member of the champion ensemble converted and served alone
+    (``predict(check(row))``, its own ONNX graph, no calibration nor threshold)."""
+    from tabpipe.packaging import persist
+    from tabpipe.packaging.bundle import read_manifest
+    from tabpipe.packaging.onnx import to_onnx
+    from tabpipe.registry import Registry
+    from tabpipe.serving.runtime import OnnxPredictor
+    from tabpipe.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        path = Registry(ws).resolve(name).path
+    manifest = read_manifest(path)
+    sig = manifest.signature
+    model = persist.load(path / "pipeline.skops")
+    model = getattr(model, "estimator_", model)  # inside a calibration
+    columns = {k: [v] for k, v in example_row(workspace, name).items()}
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for member in getattr(model, "estimators_", []):
+            family = type(member.steps[-1][1]).__name__
+            (Path(folder) / "model.onnx").write_bytes(
+                to_onnx(member, sig, classifier=manifest.task != "regression")
+            )
+            alone = manifest.model_copy(
+                update={"family": family, "threshold": None, "calibration": None}
+            )
+            predictor = OnnxPredictor(Path(folder), alone)
+            figures = [
+                _timed(lambda p=predictor: p.predict(sig.check(columns).feeds), 2000)
+                for _ in range(repeats)
+            ]
+            p50 = statistics.median(f[0] for f in figures)
+            p99 = statistics.median(f[1] for f in figures)
+            rows.append(f"| {name} | {family} (member alone) | {p50:.1f} µs | {p99:.1f} µs |")
+    return rows
+
+
+def in_process_only(
+    names: list[str],
+    root: Path,
+    budget: float,
+    repeats: int,
+    max_trials: int | None,
+    members: bool = False,
+) -> str:
+    """Train (or reuse) each dataset's workspace under ``root`` and time it in process only."""
+    from tabpipe.packaging.bundle import read_manifest
+    from tabpipe.registry import Registry
+    from tabpipe.workspace import Workspace
+
+    lines = [
+        "| dataset | champion | serving path p50 | p99 | check p50 | predict p50 "
+        "| bare session.run p50 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        workspace = root / f"ws-{name}"
+        if not workspace.is_dir() or not any(workspace.iterdir()):
+            train(workspace, name, budget, max_trials)
+        with Workspace(workspace) as ws:
+            family = read_manifest(Registry(ws).resolve(name).path).family
+        r = in_process(workspace, name, example_row(workspace, name), repeats=repeats, native=False)
+        lines.append(
+            f"| {name} | {family} | {r['onnx_p50_us']:.1f} µs | {r['onnx_p99_us']:.1f} µs "
+            f"| {r['check_p50_us']:.1f} µs | {r['predict_p50_us']:.1f} µs "
+            f"| {r['run_p50_us']:.1f} µs |"
+        )
+    if members:
+        lines += ["", "| dataset | model | serving path p50 | p99 |", "|---|---|---|---|"]
+        for name in names:
+            lines += members_alone(root / f"ws-{name}", name, repeats)
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=10)
@@ -464,7 +603,39 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=1, help="worker processes of every server (default 1)"
     )
+    parser.add_argument(
+        "--in-process-only",
+        action="store_true",
+        help="time only the in-process path (no HTTP, wrk nor MLflow); print, do not write "
+        "BENCHMARKS.md",
+    )
+    parser.add_argument(
+        "--workspaces",
+        type=Path,
+        help="with --in-process-only: keep the trained workspaces here (ws-<dataset>) and "
+        "reuse them on the next run",
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="with --in-process-only")
+    parser.add_argument(
+        "--members",
+        action="store_true",
+        help="with --in-process-only: also time each member of an ensemble champion alone",
+    )
+    parser.add_argument(
+        "--max-trials",
+        type=int,
+        help="with --in-process-only: cap the search by this many trials (with a generous "
+        "--time-budget the trained models are then the same on every run)",
+    )
     args = parser.parse_args()
+    if args.in_process_only:
+        with tempfile.TemporaryDirectory(prefix="tabpipe-bench-") as folder:
+            root = args.workspaces or Path(folder)
+            table = in_process_only(
+                args.datasets, root, args.time_budget, args.repeats, args.max_trials, args.members
+            )
+            print(table)
+        return
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
     if not (MLFLOW_BIN / "mlflow").exists():

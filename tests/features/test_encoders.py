@@ -118,3 +118,49 @@ def test_frequency_and_indicator_onnx_parity(titanic):
     got = _run(model, {"x": nums})
     assert got.sum() == titanic["Age"].isna().sum()
     np.testing.assert_array_equal(got, ind.transform(nums))
+
+
+@pytest.mark.parametrize("unseen", ["rare", "missing"])
+def test_grouped_one_hot_is_one_encoder_per_column_in_onnx(titanic, unseen):
+    """Rare grouping and one-hot encoding of strings: one LabelEncoder per column and one
+    OneHot for all of them, equal to scikit-learn, unseen values included."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from tabpipe.packaging.onnx_simplify import simplify
+
+    converters.register()
+    cols = ["Embarked", "Cabin", "Sex"]
+    x = _strings(titanic, cols)
+    pipe = Pipeline(
+        [
+            ("group", RareCategoryGrouper(min_count=3, unseen=unseen)),
+            ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+        ]
+    ).fit(x[:600])
+    model = simplify(
+        convert_sklearn(pipe, initial_types=[("x", StringTensorType([None, 3]))], target_opset=17)
+    )
+    kinds = [n.op_type for n in model.graph.node]
+    assert kinds.count("LabelEncoder") == len(cols)
+    assert kinds.count("OneHot") == 1
+    got = _run(model, {"x": x})  # rows 600+ hold cabins never seen in fit
+    np.testing.assert_array_equal(got, pipe.transform(x))
+    plain = OneHotEncoder(handle_unknown="ignore", sparse_output=False).fit(x[:600])
+    model = convert_sklearn(
+        plain, initial_types=[("x", StringTensorType([None, 3]))], target_opset=17
+    )
+    np.testing.assert_array_equal(_run(model, {"x": x}), plain.transform(x))
+
+
+def test_one_hot_encoders_onnx_cannot_express_go_to_skl2onnx(titanic):
+    from sklearn.preprocessing import OneHotEncoder
+
+    converters.register()
+    x = _strings(titanic, ["Embarked", "Sex"])
+    enc = OneHotEncoder(drop="first", sparse_output=False).fit(x)
+    model = convert_sklearn(
+        enc, initial_types=[("x", StringTensorType([None, 2]))], target_opset=17
+    )
+    assert "OneHot" not in [n.op_type for n in model.graph.node]
+    np.testing.assert_array_equal(_run(model, {"x": x}), enc.transform(x))

@@ -44,7 +44,15 @@ def test_only_skewed_columns_are_transformed_as_scikit_learn_does(ames):
     assert abs(pd.Series(out[:, 0]).skew()) < abs(pd.Series(x[:, 0]).skew())
 
 
-def test_onnx_parity_on_every_branch(ames):
+@pytest.mark.parametrize(
+    "lambdas",
+    [
+        [0.0, 2.0, 0.5, 1.7],  # both logarithm branches and two powers
+        [np.nan, 2.0, np.nan, -0.3],  # columns left as they are between transformed ones
+        [0.5, 1.0, 3.0, 1.7],  # powers only
+    ],
+)
+def test_onnx_parity_on_every_branch(ames, lambdas):
     converters.register()
     rng = np.random.default_rng(0)
     x = np.column_stack(
@@ -52,7 +60,7 @@ def test_onnx_parity_on_every_branch(ames):
     ).astype(np.float32)
     x[::50, 1] = np.nan
     enc = SkewPowerTransformer(threshold=0.0).fit(x)
-    enc.lambdas_[:4] = [0.0, 2.0, 0.5, 1.7]  # both logarithm branches and two powers
+    enc.lambdas_[:4] = lambdas
     model = convert_sklearn(enc, initial_types=[("x", FloatTensorType([None, 5]))], target_opset=17)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     got = session.run(None, {"x": x})[0]
@@ -60,3 +68,17 @@ def test_onnx_parity_on_every_branch(ames):
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     assert yeo_johnson(np.array([-1.0, 0.0, 1.0]), 1.0).tolist() == [-1.0, 0.0, 1.0]
+
+
+def test_onnx_graph_size_does_not_grow_with_the_columns(ames):
+    """The transform is one set of whole-matrix nodes, not a chain per column."""
+    converters.register()
+    sizes = []
+    for width in (2, 12):
+        x = np.column_stack([np.resize(ames[:, 0], 500) + j for j in range(width)])
+        enc = SkewPowerTransformer(threshold=0.0).fit(x.astype(np.float32))
+        model = convert_sklearn(
+            enc, initial_types=[("x", FloatTensorType([None, width]))], target_opset=17
+        )
+        sizes.append(len(model.graph.node))
+    assert sizes[0] == sizes[1]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tabpipe.errors import PayloadTooLargeError, RequestError
-from tabpipe.packaging.signature import ColumnSpec, Signature, category_text
+from tabpipe.packaging.signature import MEMO_SIZE, ColumnSpec, Signature, category_text
 
 
 def signature(**kw: object) -> Signature:
@@ -123,3 +123,32 @@ def test_datetime_and_text_columns() -> None:
     stamps = np.array(["2012-12-31", "NaT"], dtype="datetime64[D]")
     fast = strict.model_copy(update={"columns": [ColumnSpec(name="day", kind="datetime")]})
     assert fast.check({"day": stamps}).feeds["day"][0, 0] == 1356912000.0
+
+
+def test_few_rows_path_remembers_categories_and_still_counts_and_refuses() -> None:
+    sig = signature()
+    for _ in range(3):  # the second and third checks hit the remembered values
+        checked = sig.check({"age": [30], "sex": ["alien"]})
+        assert checked.unseen == {"sex": 1}
+        assert checked.feeds["sex"].tolist() == [["alien"]]
+        assert not checked.feeds["sex"].flags.writeable  # shared between requests
+    assert sig.check({"age": [30], "sex": [" male"]}).unseen == {}
+    # the same columns under the reject policy: the remembered unseen value is refused
+    strict = sig.model_copy(update={"unseen_categories": "reject"})
+    with pytest.raises(RequestError, match="'alien' was not seen") as info:
+        strict.check({"age": [30], "sex": ["alien"]})
+    assert info.value.field == "sex"
+    with pytest.raises(RequestError, match="one category value"):
+        sig.check({"age": [30], "sex": [["male"]]})
+    # several rows: the same texts and counts as one row at a time
+    many = sig.check({"age": [1, 90], "sex": ["alien", "female"]})
+    assert many.feeds["sex"].reshape(-1).tolist() == ["alien", "female"]
+    assert many.unseen == {"sex": 1} and many.out_of_range == {"age": 1}
+
+
+def test_remembered_values_are_bounded() -> None:
+    sig = signature()
+    for i in range(MEMO_SIZE + 10):
+        sig.check({"age": [1], "sex": [f"v{i}"]})
+    plan = sig.columns[1].scalar
+    assert plan is not None and 0 < len(plan.memo) <= MEMO_SIZE

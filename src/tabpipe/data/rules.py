@@ -141,7 +141,7 @@ def _number(value: Any, rules: ColumnRules) -> Any:
         number = parsed
     else:
         return value
-    return _finish_number(number, rules)
+    return finish_number(number, rules)
 
 
 def parse_number(text: str, rules: ColumnRules) -> float | None:
@@ -159,7 +159,8 @@ def parse_number(text: str, rules: ColumnRules) -> float | None:
         return None
 
 
-def _finish_number(number: float, rules: ColumnRules) -> float:
+def finish_number(number: float, rules: ColumnRules) -> float:
+    """The rule for a value that is already a float: sentinels, imputation, clipping."""
     if rules.sentinels and number in rules.sentinels:
         number = math.nan
     if math.isnan(number):

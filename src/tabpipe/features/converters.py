@@ -2,8 +2,10 @@
 
 Each input column is sliced out, mapped with ``ai.onnx.ml.LabelEncoder`` (string to
 float or string to string), ``IsNaN``, or float64 arithmetic that repeats the numpy
-code of :mod:`tabpipe.features.datetimes` and :mod:`tabpipe.features.numeric` operation
-for operation, and the columns are concatenated again (and cast to float32).
+code of :mod:`tabpipe.features.datetimes` operation for operation, and the columns are
+concatenated again (and cast to float32). The Yeo-Johnson transform of
+:mod:`tabpipe.features.numeric` runs on the whole matrix at once, with a row of
+per-column constants, so its node count does not grow with the columns.
 """
 
 from __future__ import annotations
@@ -154,6 +156,15 @@ class _Ops:
         self.container.add_initializer(name, TensorProto.DOUBLE, [], [float(value)])
         return name
 
+    def row(self, values: np.ndarray) -> str:
+        """A (1, n) constant: one value per column, broadcast over the rows."""
+        name: str = self.scope.get_unique_variable_name("row")
+        array = np.asarray(values).reshape(1, -1)
+        kind = TensorProto.BOOL if array.dtype == bool else TensorProto.DOUBLE
+        values_list = [bool(v) for v in array[0]] if kind == TensorProto.BOOL else array[0].tolist()
+        self.container.add_initializer(name, kind, list(array.shape), values_list)
+        return name
+
     def node(self, op: str, *inputs: str, **attrs: Any) -> str:
         out: str = self.scope.get_unique_variable_name(op.lower())
         self.container.add_node(
@@ -251,31 +262,122 @@ def _convert_datetime(scope: Any, operator: Any, container: Any) -> None:
     ops.float_columns(parts, operator.outputs[0].full_name)
 
 
-def _yeo_johnson(ops: _Ops, x: str, lam: float) -> str:
-    """The ONNX form of :func:`tabpipe.features.numeric.yeo_johnson` (``Where`` per sign)."""
-    if abs(lam) < EPS:
-        pos = ops.node("Log", ops.arith("Add", x, 1.0))
-    else:
-        powered = ops.arith("Pow", ops.arith("Add", x, 1.0), lam)
-        pos = ops.arith("Div", ops.arith("Sub", powered, 1.0), lam)
-    flipped = ops.arith("Sub", ops.const(1.0), x)
-    if abs(lam - 2.0) > EPS:
-        powered = ops.arith("Pow", flipped, 2.0 - lam)
-        neg = ops.node("Neg", ops.arith("Div", ops.arith("Sub", powered, 1.0), 2.0 - lam))
-    else:
-        neg = ops.node("Neg", ops.node("Log", flipped))
-    return ops.node("Where", ops.arith("GreaterOrEqual", x, 0.0), pos, neg)
-
-
 def _convert_power(scope: Any, operator: Any, container: Any) -> None:
+    """The ONNX form of :func:`tabpipe.features.numeric.yeo_johnson`, all columns at once.
+
+    Each operation of the numpy code runs on the whole float64 matrix with a row of
+    per-column constants (the exponents; 1.0 where a column does not use that branch),
+    so the node count does not grow with the number of columns; ``Where`` picks each
+    column's branch and keeps the columns without a lambda as they are.
+    """
     op: SkewPowerTransformer = operator.raw_operator
     ops = _Ops(scope, container)
-    source = ops.node("Cast", operator.inputs[0].full_name, to=TensorProto.DOUBLE)
-    parts = []
-    for j, lam in enumerate(op.lambdas_):
-        col = _column(scope, container, source, j)
-        parts.append(col if np.isnan(lam) else _yeo_johnson(ops, col, float(lam)))
-    ops.float_columns(parts, operator.outputs[0].full_name)
+    x = ops.node("Cast", operator.inputs[0].full_name, to=TensorProto.DOUBLE)
+    lams = np.asarray(op.lambdas_, dtype=np.float64)
+    active = ~np.isnan(lams)
+    if not active.any():
+        container.add_node(
+            "Cast",
+            x,
+            operator.outputs[0].full_name,
+            to=TensorProto.FLOAT,
+            name=scope.get_unique_operator_name("Cast"),
+        )
+        return
+    lam = np.where(active, lams, 1.0)
+    pos_log = active & (np.abs(lam) < EPS)
+    neg_log = active & (np.abs(lam - 2.0) <= EPS)
+    pos_lam = np.where(pos_log, 1.0, lam)
+    neg_lam = np.where(neg_log, 1.0, 2.0 - lam)
+    plus = ops.arith("Add", x, 1.0)
+    pos = ops.arith(
+        "Div", ops.arith("Sub", ops.arith("Pow", plus, ops.row(pos_lam)), 1.0), ops.row(pos_lam)
+    )
+    if pos_log.any():
+        pos = ops.node("Where", ops.row(pos_log), ops.node("Log", plus), pos)
+    flipped = ops.arith("Sub", ops.const(1.0), x)
+    powered = ops.arith("Pow", flipped, ops.row(neg_lam))
+    neg = ops.node("Neg", ops.arith("Div", ops.arith("Sub", powered, 1.0), ops.row(neg_lam)))
+    if neg_log.any():
+        neg = ops.node("Where", ops.row(neg_log), ops.node("Neg", ops.node("Log", flipped)), neg)
+    out = ops.node("Where", ops.arith("GreaterOrEqual", x, 0.0), pos, neg)
+    if not active.all():
+        out = ops.node("Where", ops.row(active), out, x)
+    container.add_node(
+        "Cast",
+        out,
+        operator.outputs[0].full_name,
+        to=TensorProto.FLOAT,
+        name=scope.get_unique_operator_name("Cast"),
+    )
+
+
+def _strings_only(op: Any) -> bool:
+    """A OneHotEncoder that :func:`_convert_one_hot` can express: string categories,
+    unknown values ignored, nothing dropped, no infrequent grouping, float output."""
+    return (
+        getattr(op, "drop_idx_", None) is None
+        and op.handle_unknown == "ignore"
+        and not getattr(op, "_infrequent_enabled", False)
+        and not np.issubdtype(op.dtype, np.integer)
+        and all(all(isinstance(c, str) for c in cats) for cats in op.categories_)
+    )
+
+
+def _convert_one_hot(scope: Any, operator: Any, container: Any) -> None:
+    """A OneHotEncoder of string columns as one ``OneHot`` over all of them.
+
+    Each column's ``LabelEncoder`` gives the position of its category in the whole
+    output (an unknown value gets the spare position ``width``); ``OneHot`` of the
+    positions, summed over the columns, and cut at ``width`` is the encoding. The
+    node count grows by one per column instead of two, and the ``LabelEncoder`` of
+    a :class:`RareCategoryGrouper` before it merges into the column's encoder
+    (:mod:`tabpipe.packaging.onnx_simplify`). Anything else goes to skl2onnx.
+    """
+    op = operator.raw_operator
+    if len(operator.inputs) != 1 or not _strings_only(op):
+        from skl2onnx.operator_converters.one_hot_encoder import (
+            convert_sklearn_one_hot_encoder,
+        )
+
+        convert_sklearn_one_hot_encoder(scope, operator, container)
+        return
+    ops = _Ops(scope, container)
+    source = operator.inputs[0].full_name
+    width = sum(len(cats) for cats in op.categories_)
+    positions, offset = [], 0
+    for j, cats in enumerate(op.categories_):
+        out = scope.get_unique_variable_name(f"position{j}")
+        _label_encoder(
+            scope,
+            container,
+            _column(scope, container, source, j),
+            out,
+            keys_strings=[str(c) for c in cats] or ["\x00"],
+            values_int64s=list(range(offset, offset + len(cats))) or [width],
+            default_int64=width,
+        )
+        positions.append(out)
+        offset += len(cats)
+    joined = ops.node("Concat", *positions, axis=1)
+    depth = scope.get_unique_variable_name("depth")
+    container.add_initializer(depth, TensorProto.INT64, [1], [width + 1])
+    values = scope.get_unique_variable_name("off_on")
+    container.add_initializer(values, TensorProto.FLOAT, [2], [0.0, 1.0])
+    hot = ops.node("OneHot", joined, depth, values, axis=-1)
+    axes = scope.get_unique_variable_name("axes")
+    container.add_initializer(axes, TensorProto.INT64, [1], [1])
+    summed = ops.node("ReduceSum", hot, axes, keepdims=0)
+    starts = scope.get_unique_variable_name("starts")
+    container.add_initializer(starts, TensorProto.INT64, [1], [0])
+    ends = scope.get_unique_variable_name("ends")
+    container.add_initializer(ends, TensorProto.INT64, [1], [width])
+    container.add_node(
+        "Slice",
+        [summed, starts, ends, axes],
+        operator.outputs[0].full_name,
+        name=scope.get_unique_operator_name("Slice"),
+    )
 
 
 def register() -> None:
@@ -302,4 +404,15 @@ def register() -> None:
     )
     update_registered_converter(
         SkewPowerTransformer, "TabpipeSkewPowerTransformer", _float_shape, _convert_power
+    )
+    from skl2onnx.shape_calculators.one_hot_encoder import (
+        calculate_sklearn_one_hot_encoder_output_shapes,
+    )
+    from sklearn.preprocessing import OneHotEncoder
+
+    update_registered_converter(
+        OneHotEncoder,
+        "SklearnOneHotEncoder",
+        calculate_sklearn_one_hot_encoder_output_shapes,
+        _convert_one_hot,
     )

@@ -25,6 +25,7 @@ from skl2onnx.common.shape_calculator import (
 )
 
 from tabpipe.errors import PackagingError
+from tabpipe.packaging.onnx_simplify import simplify
 from tabpipe.packaging.signature import Signature
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
@@ -279,6 +280,7 @@ def to_onnx(
             model = convert(pipeline)
         if decided is not None:
             model = with_decision(model, decided)
+        model = simplify(model)
     except Exception as exc:  # converters raise many unrelated types
         raise PackagingError(
             f"cannot convert the pipeline to ONNX: {type(exc).__name__}: {exc}"
@@ -430,10 +432,10 @@ def with_decision(model: onnx.ModelProto, decided: Any) -> onnx.ModelProto:
 
 def _map_nodes(node: Any, const: Any, col: str, method: str, params: list[float], k: int) -> str:
     """Nodes of one column's calibration map (sigmoid, or linear interpolation of knots)."""
-    if method == "sigmoid":
-        z = node("Mul", [col, const(f"a{k}", [params[0]])], f"az{k}")
-        z = node("Add", [z, const(f"b{k}", [params[1]])], f"z{k}")
-        return str(node("Sigmoid", [node("Neg", [z], f"negz{k}")], f"c{k}"))
+    if method == "sigmoid":  # 1 / (1 + exp(a p + b)) = Sigmoid((-a) p + (-b)), exactly
+        z = node("Mul", [col, const(f"a{k}", [-params[0]])], f"az{k}")
+        z = node("Add", [z, const(f"b{k}", [-params[1]])], f"z{k}")
+        return str(node("Sigmoid", [z], f"c{k}"))
     half = len(params) // 2
     xs = np.asarray(params[:half], dtype=np.float32)
     ys = np.asarray(params[half:], dtype=np.float32)

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from tabpipe.data.columnar import DISTINCT_ABOVE, map_distinct
 from tabpipe.data.dates import to_epoch_seconds
-from tabpipe.data.rules import ColumnRules, apply_rules, clean_value
+from tabpipe.data.rules import ColumnRules, apply_rules, clean_value, finish_number
 from tabpipe.errors import PayloadTooLargeError, RequestError
 
 MISSING_CATEGORY = ""
@@ -29,6 +29,8 @@ MISSING_MARKERS = frozenset({"", "?", "na", "n/a", "nan", "null", "none", "-", "
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 #: Requests up to this many rows are checked value by value (no numpy overhead per column).
 SCALAR_ROWS = 32
+#: Distinct raw values whose category text each categorical column remembers (few-rows path).
+MEMO_SIZE = 1024
 
 #: What happens to a category the model never saw: ``ignore`` feeds it (one-hot
 #: encoders treat it as "none of the known ones") and counts it; ``reject``
@@ -67,6 +69,11 @@ class ColumnSpec(BaseModel):
     @cached_property
     def known(self) -> frozenset[str] | None:
         return None if self.categories is None else frozenset(self.categories)
+
+    @cached_property
+    def scalar(self) -> _ScalarPlan | None:
+        """The few-rows check of this column (None for datetime and text columns)."""
+        return _ScalarPlan(self) if self.kind in ("numeric", "categorical") else None
 
 
 @dataclass
@@ -118,41 +125,66 @@ class Signature(BaseModel):
         """
         rows = self._rows(data, max_rows)
         checked = Checked(feeds={}, rows=rows)
+        few = rows <= SCALAR_ROWS
+        reject = self.unseen_categories == "reject"
+        feeds = checked.feeds
         for col in self.columns:
             values = data.get(col.name)
             if values is None:
                 values = [None] * rows
-            if col.rules is not None:
-                if rows <= SCALAR_ROWS and not isinstance(values, np.ndarray):
-                    values = [clean_value(v, col.rules) for v in values]
-                else:
-                    values = apply_rules(values, col.rules)
-            if col.kind == "numeric":
-                checked.feeds[col.name] = self._numeric(col, values, checked).reshape(-1, 1)
-            elif col.kind == "datetime":
-                checked.feeds[col.name] = _datetimes(col, values).reshape(-1, 1)
-            elif col.kind == "text":
-                texts = self._categorical(col, values, checked)
-                lowered = map_distinct(texts, lambda text, _: text.lower())
-                checked.feeds[col.name] = lowered.reshape(-1, 1)
-            else:
-                checked.feeds[col.name] = self._categorical(col, values, checked).reshape(-1, 1)
+            if few and not isinstance(values, np.ndarray):
+                plan = col.scalar
+                if plan is not None and plan.col is col:  # not a copy's stale plan
+                    feed = plan.feed(values, checked, reject)
+                    if feed is not None:
+                        feeds[col.name] = feed
+                        continue
+            feeds[col.name] = self._column(col, values, rows, checked)
         return checked
 
+    def _column(
+        self, col: ColumnSpec, values: Sequence[Any] | np.ndarray, rows: int, checked: Checked
+    ) -> np.ndarray:
+        """One column's feed by the general path (any size, any kind); raises naming the row."""
+        if col.rules is not None:
+            if rows <= SCALAR_ROWS and not isinstance(values, np.ndarray):
+                values = [clean_value(v, col.rules) for v in values]
+            else:
+                values = apply_rules(values, col.rules)
+        if col.kind == "numeric":
+            return self._numeric(col, values, checked).reshape(-1, 1)
+        if col.kind == "datetime":
+            return _datetimes(col, values).reshape(-1, 1)
+        if col.kind == "text":
+            texts = self._categorical(col, values, checked)
+            lowered = map_distinct(texts, lambda text, _: text.lower())
+            return lowered.reshape(-1, 1)
+        return self._categorical(col, values, checked).reshape(-1, 1)
+
     def _rows(self, data: Mapping[str, Sequence[Any] | np.ndarray], max_rows: int | None) -> int:
-        missing = [c.name for c in self.columns if c.required and c.name not in data]
+        rows = -1
+        uneven = False
+        missing = []
+        for c in self.columns:
+            if c.name in data:
+                n = len(data[c.name])
+                if rows < 0:
+                    rows = n
+                elif n != rows:
+                    uneven = True
+            elif c.required:
+                missing.append(c.name)
         if missing:
             raise RequestError(
                 f"missing required column(s) {', '.join(map(repr, missing))}; the model needs: "
                 f"{', '.join(self.names)}",
                 field=missing[0],
             )
-        lengths = {c.name: len(data[c.name]) for c in self.columns if c.name in data}
-        if len(set(lengths.values())) > 1:
+        if uneven:
+            lengths = {c.name: len(data[c.name]) for c in self.columns if c.name in data}
             detail = ", ".join(f"{k}={v}" for k, v in lengths.items())
             raise RequestError(f"columns have different lengths: {detail}")
-        rows = next(iter(lengths.values()), 0)
-        if rows == 0:
+        if rows <= 0:
             raise RequestError("the request holds no rows")
         if max_rows is not None and rows > max_rows:
             raise PayloadTooLargeError(
@@ -223,6 +255,138 @@ class Signature(BaseModel):
         if unseen:
             checked.unseen[col.name] = unseen
         return out
+
+
+class _ScalarPlan:
+    """The few-rows check of one numeric or categorical column, with its settings at hand.
+
+    :meth:`feed` handles the ordinary values (numbers, known or unseen categories)
+    exactly as the general path does; at the first value it does not handle (text
+    in a numeric column, a missing value where none is allowed, anything refused)
+    it returns None and the column goes through the general path, which decides
+    and words the error. A categorical column remembers the category text of up
+    to :data:`MEMO_SIZE` distinct raw values.
+    """
+
+    __slots__ = (
+        "col",
+        "feed",
+        "high",
+        "known",
+        "low",
+        "memo",
+        "name",
+        "nullable",
+        "ranged",
+        "rules",
+    )
+
+    def __init__(self, col: ColumnSpec) -> None:
+        self.col = col
+        self.name = col.name
+        #: ``feed(values, checked, reject)``: the (rows, 1) feed, or None for the general path
+        self.feed = self._numbers if col.kind == "numeric" else self._texts
+        self.rules = col.rules
+        self.nullable = col.nullable
+        self.ranged = col.minimum is not None and col.maximum is not None
+        self.low = col.minimum if col.minimum is not None else -math.inf
+        self.high = col.maximum if col.maximum is not None else math.inf
+        self.known = col.known
+        self.memo: dict[Any, tuple[str, bool, np.ndarray]] = {}
+
+    def _numbers(self, values: Sequence[Any], checked: Checked, reject: bool) -> np.ndarray | None:
+        rules = self.rules
+        out = np.empty((len(values), 1), dtype=np.float32)
+        outside = 0
+        for i, value in enumerate(values):
+            kind = type(value)
+            if kind is float or kind is int:
+                x = float(value) if rules is None else finish_number(float(value), rules)
+            elif value is None and rules is None:
+                x = math.nan
+            elif rules is not None and (value is None or kind is str):
+                x = clean_value(value, rules)
+                if type(x) is not float:
+                    return None
+            else:
+                return None
+            if math.isnan(x):  # missing
+                if not self.nullable:
+                    return None
+            elif not -_FLOAT32_MAX <= x <= _FLOAT32_MAX:
+                return None
+            elif self.ranged and (x < self.low or x > self.high):
+                outside += 1
+            out[i, 0] = x
+        if outside:
+            checked.out_of_range[self.name] = outside
+        return out
+
+    def _texts(self, values: Sequence[Any], checked: Checked, reject: bool) -> np.ndarray | None:
+        memo = self.memo
+        if len(values) == 1:  # one row: the remembered feed itself (read-only, shared)
+            value = values[0]
+            kind = type(value)
+            key = (
+                value if kind is str else ((kind, value) if kind is int or kind is float else None)
+            )
+            found = memo.get(key) if key is not None else None
+            if found is None:
+                found = self._remember(key, value)
+                if found is None:
+                    return None
+            if found[1]:
+                if reject:
+                    return None
+                checked.unseen[self.name] = 1
+            return found[2]
+        out = np.empty((len(values), 1), dtype=object)
+        unseen = 0
+        for i, value in enumerate(values):
+            kind = type(value)
+            key = (
+                value if kind is str else ((kind, value) if kind is int or kind is float else None)
+            )
+            found = memo.get(key) if key is not None else None
+            if found is None:
+                found = self._remember(key, value)
+                if found is None:
+                    return None
+            if found[1]:
+                if reject:
+                    return None
+                unseen += 1
+            out[i, 0] = found[0]
+        if unseen:
+            checked.unseen[self.name] = unseen
+        return out
+
+    def _remember(self, key: Any, value: Any) -> tuple[str, bool, np.ndarray] | None:
+        """Category text, whether training did not see it, and the one-row feed of a raw
+        value, remembered under ``key`` (None: not remembered)."""
+        found = self._text(value)
+        if found is None:
+            return None
+        feed = np.empty((1, 1), dtype=object)
+        feed[0, 0] = found[0]
+        feed.flags.writeable = False
+        entry = (found[0], found[1], feed)
+        if key is not None:
+            if len(self.memo) >= MEMO_SIZE:
+                self.memo.clear()
+            self.memo[key] = entry
+        return entry
+
+    def _text(self, value: Any) -> tuple[str, bool] | None:
+        """The category text of one raw value and whether training did not see it; None
+        when the general path must decide (it refuses the value)."""
+        cleaned = clean_value(value, self.rules) if self.rules is not None else value
+        if isinstance(cleaned, list | dict | tuple):
+            return None
+        text = category_text(cleaned)
+        if text == MISSING_CATEGORY:
+            return (text, False) if self.nullable else None
+        return text, self.known is not None and text not in self.known
 
 
 def _category(col: ColumnSpec, value: Any, row: int, reject: bool) -> str:
