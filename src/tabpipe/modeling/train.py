@@ -161,9 +161,8 @@ def train_candidates(
     models, candidates = _refit_family_bests(ctx, log, budget)
     oof = {c.name: _oof_of(log, c.trial_id) for c in candidates if c.status == "ok"}
     if spec.selection.ensemble:
-        _add_ensemble(
-            ctx, tune, log, budget, models, candidates, oof, bagging=spec.selection.bagging
-        )
+        convert = _conversion_seconds(models, report, plan) if spec.selection.bagging else 0.0
+        _add_ensemble(ctx, tune, log, budget, models, candidates, oof, bagging=convert)
     if log.results[0].seconds > spec.time_budget:
         message = (
             f"the time budget of {spec.time_budget:g} s is too small for any search: the first "
@@ -324,15 +323,17 @@ def _add_ensemble(
     models: dict[str, Any],
     candidates: list[CandidateResult],
     oof: dict[str, np.ndarray],
-    bagging: bool = True,
+    bagging: float | None = None,
 ) -> None:
     """The greedy weighted ensemble over the out-of-fold output of the best trials.
 
-    With ``bagging`` (and folds that cover every training row once, on all of them), each
-    member is its trial's bag of fold models (:func:`~tabpipe.modeling.fit.fit_bag`),
-    which is what the out-of-fold output the weights were chosen on measured; a member
-    whose bag does not fit in the time left is refitted on all rows instead. A single
-    selected model becomes a bag of its own when bagging applies.
+    With ``bagging`` (the seconds one pipeline takes to convert to ONNX; ``None``: no
+    bags) and folds that cover every training row once, on all of them, each member is
+    its trial's bag of fold models (:func:`~tabpipe.modeling.fit.fit_bag`), which is
+    what the out-of-fold output the weights were chosen on measured. A member whose bag,
+    with the later ONNX conversion of every pipeline so far, does not fit in the search
+    share of the budget is refitted on all rows instead. A single selected model becomes
+    a bag of its own when bagging applies.
     """
     greater = metrics.REGISTRY[ctx.metric].greater_is_better
     fitted = {c.trial_id: c.name for c in candidates if c.status == "ok"}
@@ -346,7 +347,8 @@ def _add_ensemble(
     if not pool:
         return
     covered = ~np.isnan(pool[0].oof[:, 0])
-    bag = bagging and len(tune.y) == len(ctx.y) and bool(covered.all())
+    bag = bagging is not None and len(tune.y) == len(ctx.y) and bool(covered.all())
+    convert = bagging or 0.0
     if len(pool) < 2 and not bag:
         return
     ens_metric = ctx.metric
@@ -361,7 +363,8 @@ def _add_ensemble(
         if w <= 0:
             continue
         name = fitted.get(r.trial_id, f"{r.family}#{r.trial_id}")
-        if bag and budget.elapsed + r.seconds * BAG_COST <= budget.seconds * 1.05:
+        pipelines = sum(len(fits) for *_, fits in members) + k
+        if bag and budget.elapsed + r.seconds * BAG_COST + pipelines * convert <= budget.seconds:
             members.append((f"{name} (bag of {k})", w, fit_bag(tune, r)))
         elif r.trial_id in fitted:
             members.append((name, w, [models[name]]))
@@ -397,6 +400,25 @@ def _add_ensemble(
         )
     )
     oof[ENSEMBLE] = blend_arr
+
+
+def _conversion_seconds(
+    models: dict[str, Any], report: CleaningReport, plan: FeaturePlan
+) -> float | None:
+    """Seconds the best refitted pipeline takes to convert to ONNX (what each bagged fold
+    model will cost the evaluation), or None (no bags) when it does not convert."""
+    from tabpipe.packaging.build import signature_of
+    from tabpipe.packaging.onnx import to_onnx
+
+    if not models:
+        return None
+    t0 = time.perf_counter()
+    try:
+        to_onnx(next(iter(models.values())), signature_of(report, plan),
+                classifier=report.task != "regression")  # fmt: skip
+    except Exception:  # a pipeline that does not convert is not selected; no bags for it
+        return None
+    return time.perf_counter() - t0
 
 
 def _oof_of(log: SearchLog, trial_id: int | None) -> np.ndarray:
