@@ -161,7 +161,7 @@ def train_candidates(
     models, candidates = _refit_family_bests(ctx, log, budget)
     oof = {c.name: _oof_of(log, c.trial_id) for c in candidates if c.status == "ok"}
     if spec.selection.ensemble:
-        convert = _conversion_seconds(models, report, plan) if spec.selection.bagging else 0.0
+        convert = _conversion_seconds(models, report, plan) if spec.selection.bagging else None
         _add_ensemble(ctx, tune, log, budget, models, candidates, oof, bagging=convert)
     if log.results[0].seconds > spec.time_budget:
         message = (
