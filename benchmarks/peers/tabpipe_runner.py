@@ -18,6 +18,7 @@ from _common import latency_ms, parse_args, write
 from tabpipe.config import build_spec
 from tabpipe.data.cleaning import clean
 from tabpipe.features.builder import plan_features
+from tabpipe.modeling.decision import CalibratedModel
 from tabpipe.modeling.select import evaluate
 from tabpipe.modeling.train import train_candidates
 from tabpipe.packaging.build import signature_of
@@ -62,7 +63,12 @@ def main() -> None:
     signature = signature_of(report, plan)
     classify = report.task != "regression"
     selected_at = time.perf_counter()
-    model = to_onnx(models[board.selected], signature, classifier=classify, cache=cache)  # type: ignore[arg-type]
+    packaged = models[board.selected]
+    decision = board.decision
+    if decision is not None and (decision.calibration or decision.threshold is not None):
+        # as the bundle packages it (tabpipe.packaging.build): calibration inside the graph
+        packaged = CalibratedModel.from_fitted(packaged, decision)
+    model = to_onnx(packaged, signature, classifier=classify, cache=cache)
     fit_seconds = time.perf_counter() - started
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -86,6 +92,7 @@ def main() -> None:
         fit_seconds,
         lat,
         model=board.selected,
+        calibration=decision.calibration.method if decision and decision.calibration else None,
         trials=len(training.trials),
         search_seconds=training.elapsed_seconds,
         stopped_by=training.stopped_by,

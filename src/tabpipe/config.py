@@ -104,6 +104,13 @@ class SelectionSpec(_Spec):
     max_size_mb: float | None = Field(None, gt=0, description="Largest ONNX model size (MB).")
     interpretable_only: bool = Field(False, description="Only glass-box models (linear).")
     ensemble: bool = Field(True, description="Build a greedy weighted ensemble candidate.")
+    bagging: bool = Field(
+        True,
+        description=(
+            "Ensemble members are the averaged fold models of cross-validation (a bag) "
+            "instead of one refit on all rows, while the time budget allows."
+        ),
+    )
 
 
 class CostSpec(_Spec):
@@ -144,7 +151,7 @@ class ThresholdSpec(_Spec):
         return self
 
 
-Calibration = Literal["auto", "none", "sigmoid", "isotonic"]
+Calibration = Literal["auto", "none", "sigmoid", "isotonic", "temperature"]
 Imputation = Literal["model", "knn", "median", "mean", "mode", "constant"]
 
 LogicalType = Literal[

@@ -14,9 +14,11 @@ from tabpipe.config import ThresholdSpec, build_spec
 from tabpipe.errors import ConfigError
 from tabpipe.modeling.decision import (
     CalibratedModel,
+    _scores,
     best_threshold,
     choose_calibration,
     decide,
+    fit_calibrator,
     objective_value,
 )
 from tabpipe.packaging.onnx import parity, to_onnx
@@ -81,7 +83,23 @@ def test_threshold_spec_is_validated() -> None:
         build_spec({**base, "calibration": "platt"})
 
 
-@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_temperature_softens_overconfident_and_sharpens_timid_probabilities() -> None:
+    sharp, y = _overconfident(3000, 3, seed=7)
+    fitted = fit_calibrator(sharp, y, "temperature")
+    (a,) = fitted.params[0]
+    assert 0.2 < a < 0.5  # the probabilities were sharpened 3x: a = 1/T near 1/3
+    assert fitted.columns == [0, 1, 2]
+    softened = fitted.apply(sharp)
+    assert np.allclose(softened.sum(axis=1), 1.0)
+    assert np.array_equal(softened.argmax(axis=1), sharp.argmax(axis=1))  # labels unchanged
+    scores = _scores(y, sharp)["log_loss"], _scores(y, softened)["log_loss"]
+    assert scores[1] < scores[0]
+    timid = fit_calibrator(softened**0.3 / (softened**0.3).sum(axis=1, keepdims=True), y,
+                           "temperature")  # fmt: skip
+    assert timid.params[0][0] > 1.0
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic", "temperature"])
 @pytest.mark.parametrize("classes", [2, 3])
 def test_calibrated_model_matches_its_onnx_graph(method: str, classes: int) -> None:
     rng = np.random.default_rng(classes)

@@ -169,3 +169,50 @@ def test_tuning_on_a_sample_refits_on_every_row():
     assert report.validation.endswith(f"on a sample of 300 of {len(data['frame'])} rows")
     assert len(oof) == 300
     assert report.candidates[0].status == "ok"
+
+
+@pytest.mark.slow
+def test_ensemble_members_are_the_bags_of_their_cross_validation_fold_models():
+    data = prepared("titanic.csv", "Survived")
+    kwargs = {"time_budget": 300.0, "max_trials": 5, "models": ("lightgbm", "xgboost", "linear")}
+    models, report, oof = _train(data, **kwargs)
+    members = next(c for c in report.candidates if c.name == ENSEMBLE).members or {}
+    assert members and all(name.endswith(" (bag of 5)") for name in members)
+    ensemble = models[ENSEMBLE]
+    assert len(ensemble.estimators_) == 5 * len(members)
+    assert sum(ensemble.weights_) == pytest.approx(1.0)
+    # each fold model predicts its own validation fold as the trial's out-of-fold output said
+    y = data["frame"]["Survived"].to_numpy()
+    folds, _ = make_folds("binary", y, data["frame"], data["spec"])
+    x = to_model_frame(data["frame"], data["plan"])
+    checked = 0
+    for j, name in enumerate(members):
+        family = name.removesuffix(" (bag of 5)")
+        if f"{family}:1" not in oof:  # a non-best trial of a family: no OOF column kept
+            continue
+        for i, (_, va) in enumerate(folds):
+            fold_model = ensemble.estimators_[5 * j + i]
+            np.testing.assert_allclose(
+                fold_model.predict_proba(x.iloc[va])[:, 1], oof[f"{family}:1"].to_numpy()[va],
+                atol=1e-6,
+            )  # fmt: skip
+        checked += 1
+    assert checked
+    board = evaluate(
+        models, data["frame"].iloc[:80], data["plan"], data["report"], report, oof=oof,
+        diagnose_selected=False,
+    )  # fmt: skip
+    assert next(r for r in board.rows if r.name == ENSEMBLE).onnx
+    no_bags = data["spec"].selection.model_copy(update={"bagging": False})
+    refitted, plain, _ = _train(data, **kwargs, selection=no_bags)
+    names = next(c for c in plain.candidates if c.name == ENSEMBLE).members or {}
+    assert len(refitted[ENSEMBLE].estimators_) == len(names)
+    assert not any("bag" in name for name in names)
+
+
+@pytest.mark.slow
+def test_a_single_selected_model_is_still_bagged(penguins):
+    models, report, _ = _train(penguins, time_budget=300.0, max_trials=1, models=("linear",))
+    members = next(c for c in report.candidates if c.name == ENSEMBLE).members
+    assert members == {"linear (bag of 5)": 1.0}
+    assert len(models[ENSEMBLE].estimators_) == 5

@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 from tabpipe.config import Calibration, CostSpec, Task, ThresholdSpec
 from tabpipe.modeling import metrics
 
-Method = Literal["sigmoid", "isotonic"]
+Method = Literal["sigmoid", "isotonic", "temperature"]
 CALIBRATION_FOLDS = 5
 #: A calibration must lower the validation log loss by this share to be kept.
 MIN_GAIN = 0.005
@@ -42,7 +42,8 @@ class Calibrator(BaseModel):
 
     method: Method
     columns: list[int]
-    #: sigmoid: ``[a, b]`` with p' = 1 / (1 + exp(a p + b)); isotonic: ``[x..., y...]``.
+    #: sigmoid: ``[a, b]`` with p' = 1 / (1 + exp(a p + b)); isotonic: ``[x..., y...]``;
+    #: temperature: ``[[a]]`` with p'_k = p_k^a / sum_j p_j^a over every column.
     params: list[list[float]]
 
     def apply(self, proba: np.ndarray) -> np.ndarray:
@@ -95,11 +96,31 @@ def calibrate(
 ) -> np.ndarray:
     """Apply calibration maps (numpy, float64) to a probability matrix."""
     p = np.asarray(proba, dtype=np.float64)
+    if method == "temperature":
+        return _temper(p, float(params[0][0]))
     if len(columns) == 1 and p.shape[1] == 2:
         c1 = _map(p[:, columns[0]], method, params[0])
         return np.asarray(np.column_stack([1.0 - c1, c1]))
     out = np.column_stack([_map(p[:, k], method, params[i]) for i, k in enumerate(columns)])
     return np.asarray(out / np.maximum(out.sum(axis=1, keepdims=True), _EPS))
+
+
+def _temper(p: np.ndarray, a: float) -> np.ndarray:
+    """Temperature scaling on probabilities: ``p^a`` renormalised (``a = 1/T``)."""
+    powered = np.power(p.astype(np.float32).astype(np.float64), a)
+    return np.asarray(powered / np.maximum(powered.sum(axis=1, keepdims=True), _EPS))
+
+
+def fit_temperature(proba: np.ndarray, y: np.ndarray) -> float:
+    """The exponent ``a`` (inverse temperature) that minimises the log loss of ``p^a``."""
+    from scipy.optimize import minimize_scalar
+
+    def loss(log_a: float) -> float:
+        out = _temper(proba, float(np.exp(log_a)))
+        return float(-np.mean(np.log(np.clip(out[np.arange(len(y)), y], 1e-15, 1.0))))
+
+    found = minimize_scalar(loss, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(found.x))
 
 
 def _map(p: np.ndarray, method: str, params: np.ndarray) -> np.ndarray:
@@ -147,6 +168,9 @@ def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_calibrator(proba: np.ndarray, y: np.ndarray, method: Method) -> Calibrator:
+    if method == "temperature":
+        columns = list(range(proba.shape[1]))
+        return Calibrator(method=method, columns=columns, params=[[fit_temperature(proba, y)]])
     columns = [1] if proba.shape[1] == 2 else list(range(proba.shape[1]))
     params = [fit_map(proba[:, k], (y == k).astype(int), method) for k in columns]
     return Calibrator(method=method, columns=columns, params=[p.tolist() for p in params])
@@ -164,7 +188,7 @@ def choose_calibration(
     scores = {"none": _scores(y, proba)}
     if k < 2:
         return None, scores
-    methods: list[Method] = ["sigmoid", "isotonic"] if policy == "auto" else [policy]
+    methods: list[Method] = ["sigmoid", "isotonic", "temperature"] if policy == "auto" else [policy]
     folds = list(StratifiedKFold(k, shuffle=True, random_state=seed).split(proba, y))
     for method in methods:
         out = np.zeros_like(proba, dtype=np.float64)

@@ -49,6 +49,8 @@ class TrialResult:
     seconds: float
     rounds: int | None
     oof: np.ndarray = field(repr=False)
+    #: the round where each fold stopped early (empty for families without rounds)
+    fold_rounds: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -103,27 +105,50 @@ def cross_validate(
         seconds=time.perf_counter() - started,
         rounds=int(np.mean(rounds)) if rounds else None,
         oof=oof,
+        fold_rounds=rounds,
     )
 
 
 def refit(ctx: FitContext, result: TrialResult) -> Pipeline:
     """Fit the configuration of ``result`` on the whole training split."""
-    rounds = None
-    if result.rounds is not None and FAMILIES[result.family].early_stopping != "internal":
-        rounds = max(10, round(result.rounds * REFIT_ROUNDS_FACTOR))
-    pre = build_preprocessor(
-        ctx.plan, FAMILIES[result.family].preprocessing, task=ctx.task, seed=ctx.seed
-    )
-    xt = pre.fit_transform(ctx.x, ctx.y)
-    params = dict(result.params)
-    if result.family == "hist_gb" and result.rounds is not None:
-        params = {**params, "max_iter": result.rounds, "early_stopping": False}
-        model = make_estimator(result.family, {}, ctx.task, ctx.seed, ctx.n_jobs)
-        model.set_params(**params)
+    rounds = result.rounds
+    if rounds is not None and FAMILIES[result.family].early_stopping != "internal":
+        rounds = max(10, round(rounds * REFIT_ROUNDS_FACTOR))
+    return _fit_rows(ctx, result.family, result.params, np.arange(len(ctx.y)), rounds)
+
+
+def fit_bag(ctx: FitContext, result: TrialResult) -> list[Pipeline]:
+    """The configuration of ``result`` fitted on each fold's training rows (a bag).
+
+    Each fold model is the cross-validation's own, cut at the round where it stopped
+    early on its fold (same folds, seeds and rounds: boosting is the same up to there;
+    ``hist_gb``, early-stopped on an inner split, is refitted on the fold's rows at its
+    round count), so the trial's out-of-fold output is what these models predict for
+    rows they did not see: weights chosen on that output (the greedy ensemble) hold
+    for the averaged bag, unlike for one refit on all rows.
+    """
+    rounds: list[int | None] = list(result.fold_rounds) or [None] * len(ctx.folds)
+    return [
+        _fit_rows(ctx, result.family, result.params, tr, r)
+        for (tr, _), r in zip(ctx.folds, rounds, strict=True)
+    ]
+
+
+def _fit_rows(
+    ctx: FitContext, family: Family, params: Params, rows: np.ndarray, rounds: int | None
+) -> Pipeline:
+    """``family(params)`` fitted on ``rows`` with a fixed round count (no early stopping)."""
+    pre = build_preprocessor(ctx.plan, FAMILIES[family].preprocessing, task=ctx.task, seed=ctx.seed)
+    x = ctx.x if len(rows) == len(ctx.y) else ctx.x.iloc[rows]
+    y = ctx.y[rows]
+    xt = pre.fit_transform(x, y)
+    if FAMILIES[family].early_stopping == "internal" and rounds is not None:
+        model = make_estimator(family, {}, ctx.task, ctx.seed, ctx.n_jobs)
+        model.set_params(**{**params, "max_iter": rounds, "early_stopping": False})
     else:
-        model = make_estimator(result.family, params, ctx.task, ctx.seed, ctx.n_jobs, rounds)
+        model = make_estimator(family, params, ctx.task, ctx.seed, ctx.n_jobs, rounds)
     with threadpool_limits(ctx.n_jobs):
-        model.fit(xt, ctx.y)
+        model.fit(xt, y)
     return Pipeline([("features", pre), ("model", model)])
 
 

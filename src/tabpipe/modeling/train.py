@@ -34,7 +34,7 @@ from tabpipe.modeling.ensemble import (
     WeightedEnsembleRegressor,
     caruana,
 )
-from tabpipe.modeling.fit import FitContext, Folds, TrialResult, refit
+from tabpipe.modeling.fit import FitContext, Folds, TrialResult, fit_bag, refit
 from tabpipe.modeling.search import Budget, SearchLog, search
 from tabpipe.modeling.zoo import NOT_IN_ENSEMBLE
 
@@ -46,6 +46,9 @@ SEARCH_SHARE = 0.8
 #: Default trial cap: one trial per this many seconds of budget (see :func:`trial_cap`).
 SECONDS_PER_TRIAL = 2.5
 MIN_TRIALS = 4
+#: Time of a bag of fold models relative to its trial's cross-validation (no prediction, no
+#: early-stopping tail, some slack).
+BAG_COST = 1.0
 #: Below this many rows one thread per fit is faster than several (thread start-up costs).
 PARALLEL_ROWS = 20_000
 
@@ -158,7 +161,8 @@ def train_candidates(
     models, candidates = _refit_family_bests(ctx, log, budget)
     oof = {c.name: _oof_of(log, c.trial_id) for c in candidates if c.status == "ok"}
     if spec.selection.ensemble:
-        _add_ensemble(ctx, tune, log, budget, models, candidates, oof)
+        convert = _conversion_seconds(models, report, plan) if spec.selection.bagging else None
+        _add_ensemble(ctx, tune, log, budget, models, candidates, oof, bagging=convert)
     if log.results[0].seconds > spec.time_budget:
         message = (
             f"the time budget of {spec.time_budget:g} s is too small for any search: the first "
@@ -319,7 +323,18 @@ def _add_ensemble(
     models: dict[str, Any],
     candidates: list[CandidateResult],
     oof: dict[str, np.ndarray],
+    bagging: float | None = None,
 ) -> None:
+    """The greedy weighted ensemble over the out-of-fold output of the best trials.
+
+    With ``bagging`` (the seconds one pipeline takes to convert to ONNX; ``None``: no
+    bags) and folds that cover every training row once, on all of them, each member is
+    its trial's bag of fold models (:func:`~tabpipe.modeling.fit.fit_bag`), which is
+    what the out-of-fold output the weights were chosen on measured. A member whose bag,
+    with the later ONNX conversion of every pipeline so far, does not fit in the search
+    share of the budget is refitted on all rows instead. A single selected model becomes
+    a bag of its own when bagging applies.
+    """
     greater = metrics.REGISTRY[ctx.metric].greater_is_better
     fitted = {c.trial_id: c.name for c in candidates if c.status == "ok"}
     ranked = sorted(
@@ -329,33 +344,47 @@ def _add_ensemble(
     pool = [r for r in ranked if r.trial_id in fitted]
     extra = [r for r in ranked if r.trial_id not in fitted][: max(0, ENSEMBLE_POOL - len(pool))]
     pool += extra
-    if len(pool) < 2:
+    if not pool:
         return
     covered = ~np.isnan(pool[0].oof[:, 0])
+    bag = bagging is not None and len(tune.y) == len(ctx.y) and bool(covered.all())
+    convert = bagging or 0.0
+    if len(pool) < 2 and not bag:
+        return
     ens_metric = ctx.metric
     if ctx.task != "regression" and not metrics.REGISTRY[ctx.metric].needs_proba:
         ens_metric = "log_loss"
     weights = caruana([r.oof[covered] for r in pool], tune.y[covered], ens_metric)
-    members: list[tuple[str, Any]] = []
+    members: list[tuple[str, float, list[Any]]] = []  # name, weight, fitted pipelines
     used: list[tuple[TrialResult, float]] = []
     t0 = time.perf_counter()
+    k = len(tune.folds)
     for r, w in sorted(zip(pool, weights, strict=True), key=lambda p: -p[1]):
         if w <= 0:
             continue
-        if r.trial_id in fitted:
-            members.append((fitted[r.trial_id], models[fitted[r.trial_id]]))
-        elif budget.elapsed + r.seconds / len(tune.folds) * 1.4 <= budget.seconds * 1.05:
-            members.append((f"{r.family}#{r.trial_id}", refit(ctx, r)))
+        name = fitted.get(r.trial_id, f"{r.family}#{r.trial_id}")
+        pipelines = sum(len(fits) for *_, fits in members) + k
+        if bag and budget.elapsed + r.seconds * BAG_COST + pipelines * convert <= budget.seconds:
+            members.append((f"{name} (bag of {k})", w, fit_bag(tune, r)))
+        elif r.trial_id in fitted:
+            members.append((name, w, [models[name]]))
+        elif budget.elapsed + r.seconds / k * 1.4 <= budget.seconds * 1.05:
+            members.append((name, w, [refit(ctx, r)]))
         else:
             continue
         used.append((r, w))
-    if len(used) < 2:
+    if len(used) < 2 and not (used and len(members[0][2]) > 1):
         log.notes.append("ensemble not built: greedy selection kept a single model")
         return
     total = sum(w for _, w in used)
     norm = [w / total for _, w in used]
+    flat = [
+        (f"{name}/{i}" if len(fits) > 1 else name, fit, share / len(fits))
+        for (name, _, fits), share in zip(members, norm, strict=True)
+        for i, fit in enumerate(fits)
+    ]
     cls: Any = WeightedEnsembleRegressor if ctx.task == "regression" else WeightedEnsembleClassifier
-    models[ENSEMBLE] = cls.from_fitted(members, norm, ctx.y)
+    models[ENSEMBLE] = cls.from_fitted([(n, f) for n, f, _ in flat], [w for *_, w in flat], ctx.y)
     blend = sum(w * r.oof for (r, _), w in zip(used, norm, strict=True))
     blend_arr = np.asarray(blend)
     pred = blend_arr[covered][:, 0] if ctx.task == "regression" else blend_arr[covered]
@@ -367,10 +396,29 @@ def _add_ensemble(
             cv_std=None,
             fit_seconds=sum(r.seconds for r, _ in used) + time.perf_counter() - t0,
             status="ok",
-            members={name: w for (name, _), w in zip(members, norm, strict=True)},
+            members={name: w for (name, _, _), w in zip(members, norm, strict=True)},
         )
     )
     oof[ENSEMBLE] = blend_arr
+
+
+def _conversion_seconds(
+    models: dict[str, Any], report: CleaningReport, plan: FeaturePlan
+) -> float | None:
+    """Seconds the best refitted pipeline takes to convert to ONNX (what each bagged fold
+    model will cost the evaluation), or None (no bags) when it does not convert."""
+    from tabpipe.packaging.build import signature_of
+    from tabpipe.packaging.onnx import to_onnx
+
+    if not models:
+        return None
+    t0 = time.perf_counter()
+    try:
+        to_onnx(next(iter(models.values())), signature_of(report, plan),
+                classifier=report.task != "regression")  # fmt: skip
+    except Exception:  # a pipeline that does not convert is not selected; no bags for it
+        return None
+    return time.perf_counter() - t0
 
 
 def _oof_of(log: SearchLog, trial_id: int | None) -> np.ndarray:

@@ -70,7 +70,7 @@ class Manifest(BaseModel):
     contributions: bool = False
     #: binary classifiers: the label is the positive class when P(positive) >= threshold
     threshold: float | None = None
-    #: the probability calibration inside the model (``sigmoid``, ``isotonic``) or None
+    #: the probability calibration inside the model (``sigmoid``, ``isotonic``, ``temperature``) or None
     calibration: str | None = None
     family: str
     metric: str

@@ -373,7 +373,12 @@ def with_decision(model: onnx.ModelProto, decided: Any) -> onnx.ModelProto:
         return f"decision_{output}"
 
     proba = "raw_probabilities"
-    if decided.method is not None:
+    if decided.method == "temperature":
+        powered = node("Pow", [proba, const("a", [decided.params[0][0]])], "powered")
+        total = node("ReduceSum", [powered, const("axis", [1], np.int64)], "total", keepdims=1)
+        total = node("Max", [total, const("eps", [1e-12])], "total_eps")
+        proba = node("Div", [powered, total], "calibrated")
+    elif decided.method is not None:
         columns = list(decided.columns)
         mapped = []
         for i, k in enumerate(columns):
