@@ -16,7 +16,11 @@ _BINS = 20
 
 def outlier_bounds(values: np.ndarray, spec: CleaningSpec) -> tuple[float, float] | None:
     """Lower and upper fences (IQR or robust z-score); None when the spread is zero."""
-    finite = values[~np.isnan(values)]
+    return fences(values[~np.isnan(values)], spec)
+
+
+def fences(finite: np.ndarray, spec: CleaningSpec) -> tuple[float, float] | None:
+    """:func:`outlier_bounds` of values without NaN (not modified)."""
     if finite.size < 20:
         return None
     if finite.size > _FENCE_SAMPLE:  # fences from evenly spread rows; counts stay exact
