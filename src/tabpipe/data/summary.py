@@ -59,9 +59,12 @@ def summarise(finite: np.ndarray, size: int, missing: int) -> NumericSummary:
         return NumericSummary(size=size, missing=missing, count=size - missing)
     mean = float(finite.mean())
     deviation = finite - mean
-    squares = float(np.dot(deviation, deviation))
+    # einsum, not np.dot: BLAS would hand each product to its own threads (slow next to the
+    # column threads, and its sums depend on how many it uses); einsum is one pass, no copy
+    squares = float(np.einsum("i,i->", deviation, deviation))
     std = float(np.sqrt(squares / (n - 1))) if n > 1 else 0.0
-    skew = float(np.dot(deviation * deviation, deviation) / n / std**3) if std > 0 else 0.0
+    cubes = float(np.einsum("i,i,i->", deviation, deviation, deviation))
+    skew = cubes / n / std**3 if std > 0 else 0.0
     del deviation
     low, high = float(finite.min()), float(finite.max())
     (q25, q50, q75), middle = quantiles_and_median(finite, [0.25, 0.5, 0.75])
