@@ -7,6 +7,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from tabpipe.data.cleaning import CleaningReport
+from tabpipe.data.columnwise import map_columns
 
 _MAX_MATRIX = 30
 _MAX_LEVELS = 30
@@ -100,7 +101,10 @@ def missing_patterns(sample: pd.DataFrame, top: int = 10) -> list[MissingPattern
     if not with_missing:
         return []
     matrix = nulls[with_missing].to_numpy()
-    keys = pd.Series([row.tobytes() for row in np.packbits(matrix, axis=1)])
+    packed = np.packbits(matrix, axis=1)  # at most 40 columns: 5 bytes, one uint64 per row
+    wide = np.zeros((len(matrix), 8), dtype=np.uint8)
+    wide[:, : packed.shape[1]] = packed
+    keys = pd.Series(wide.view(np.uint64).ravel())
     counts = keys.value_counts().head(top)
     out = []
     for key in counts.index:
@@ -197,44 +201,43 @@ def shifts(train: pd.DataFrame, test: pd.DataFrame, features: list[str]) -> list
         train = train.sample(SHIFT_SAMPLE, random_state=0)
     if len(test) > SHIFT_SAMPLE:
         test = test.sample(SHIFT_SAMPLE, random_state=0)
-    out = []
-    for name in features:
-        a, b = train[name], test[name]
-        if pd.api.types.is_numeric_dtype(a):
-            fa = a.to_numpy(dtype=np.float64, na_value=np.nan)
-            fb = b.to_numpy(dtype=np.float64, na_value=np.nan)
-            finite = fa[np.isfinite(fa)]
-            if finite.size < 2:
-                continue
-            edges = np.unique(np.quantile(finite, np.linspace(0, 1, _SHIFT_BINS + 1)))
-            inner = edges[1:-1]
-            ca = np.bincount(np.searchsorted(inner, finite, side="right"), minlength=len(inner) + 1)
-            fbf = fb[np.isfinite(fb)]
-            cb = np.bincount(np.searchsorted(inner, fbf, side="right"), minlength=len(inner) + 1)
-            labels = [f"≤{e:.3g}" for e in inner] + [f">{inner[-1]:.3g}" if len(inner) else "all"]
-        else:
-            va = a.value_counts(dropna=False)
-            va = va[va > 0]
-            vb = b.value_counts(dropna=False)
-            top = list(va.head(_SHIFT_BINS).index)
-            ca = np.array(
-                [*(int(va.get(t, 0)) for t in top), int(va.sum() - va.head(_SHIFT_BINS).sum())]
-            )
-            cb = np.array([*(int(vb.get(t, 0)) for t in top), 0])
-            cb[-1] = int(vb.sum() - cb[:-1].sum())
-            labels = [*("(missing)" if pd.isna(t) else str(t) for t in top), "(other)"]
-        pa, pb = _shares(ca), _shares(cb)
-        psi = float(np.sum((pa - pb) * np.log(pa / pb)))
-        out.append(
-            Shift(
-                column=name,
-                psi=round(psi, 5),
-                labels=labels,
-                train=[float(v) for v in pa],
-                test=[float(v) for v in pb],
-            )
+    found = map_columns(lambda name: _shift(name, train[name], test[name]), features, len(train))
+    return sorted((s for s in found if s is not None), key=lambda s: -s.psi)
+
+
+def _shift(name: str, a: pd.Series, b: pd.Series) -> Shift | None:
+    if pd.api.types.is_numeric_dtype(a):
+        fa = a.to_numpy(dtype=np.float64, na_value=np.nan)
+        fb = b.to_numpy(dtype=np.float64, na_value=np.nan)
+        finite = fa[np.isfinite(fa)]
+        if finite.size < 2:
+            return None
+        edges = np.unique(np.quantile(finite, np.linspace(0, 1, _SHIFT_BINS + 1)))
+        inner = edges[1:-1]
+        ca = np.bincount(np.searchsorted(inner, finite, side="right"), minlength=len(inner) + 1)
+        fbf = fb[np.isfinite(fb)]
+        cb = np.bincount(np.searchsorted(inner, fbf, side="right"), minlength=len(inner) + 1)
+        labels = [f"≤{e:.3g}" for e in inner] + [f">{inner[-1]:.3g}" if len(inner) else "all"]
+    else:
+        va = a.value_counts(dropna=False)
+        va = va[va > 0]
+        vb = b.value_counts(dropna=False)
+        top = list(va.head(_SHIFT_BINS).index)
+        ca = np.array(
+            [*(int(va.get(t, 0)) for t in top), int(va.sum() - va.head(_SHIFT_BINS).sum())]
         )
-    return sorted(out, key=lambda s: -s.psi)
+        cb = np.array([*(int(vb.get(t, 0)) for t in top), 0])
+        cb[-1] = int(vb.sum() - cb[:-1].sum())
+        labels = [*("(missing)" if pd.isna(t) else str(t) for t in top), "(other)"]
+    pa, pb = _shares(ca), _shares(cb)
+    psi = float(np.sum((pa - pb) * np.log(pa / pb)))
+    return Shift(
+        column=name,
+        psi=round(psi, 5),
+        labels=labels,
+        train=[float(v) for v in pa],
+        test=[float(v) for v in pb],
+    )
 
 
 def _shares(counts: np.ndarray) -> np.ndarray:

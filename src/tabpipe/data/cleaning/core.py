@@ -34,6 +34,8 @@ from tabpipe.errors import SchemaError
 
 ROW_COLUMN = "__row"
 REASON_COLUMN = "__reason"
+#: rows hashed per task (blocks of a large table are hashed on threads)
+_HASH_BLOCK = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -330,27 +332,36 @@ def _row_hashes(
     frame: pd.DataFrame, features: list[str], target: str | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """64-bit row hashes over the features and over all columns (equal rows, equal hashes),
-    and the target's value hashes; one column hash at a time, folded in place (the
-    features first, so the hash of the whole row continues from theirs)."""
-    rows = np.zeros(len(frame), dtype=np.uint64)
+    and the target's value hashes. Column hashes are folded in place, the features first
+    (so the hash of the whole row continues from theirs), one block of rows per task."""
+    n = len(frame)
     wanted = set(features)
     first = [n for n in frame.columns if n in wanted]
     ordered = first + [n for n in frame.columns if n not in wanted]
-    target_hash = None
-    feature_rows = rows
+    rows = np.zeros(n, dtype=np.uint64)
+    feature_rows = np.zeros(n, dtype=np.uint64)
+    target_hash = np.zeros(n, dtype=np.uint64) if target is not None else None
     prime = np.uint64(0x100000001B3)
-    with np.errstate(over="ignore"):
-        for i, name in enumerate(ordered):
-            if i == len(first):
-                feature_rows = rows.copy()
-            hashed = _column_hash(frame[name])
-            rows *= prime
-            rows ^= hashed
-            if name == target:
-                target_hash = hashed
-    if len(ordered) == len(first):
-        feature_rows = rows.copy()
-    return _mix(rows), _mix(feature_rows), target_hash
+
+    def block(start: int) -> None:
+        stop = min(start + _HASH_BLOCK, n)
+        out = rows[start:stop]
+        with np.errstate(over="ignore"):
+            for i, name in enumerate(ordered):
+                if i == len(first):
+                    feature_rows[start:stop] = out
+                hashed = _column_hash(frame[name].iloc[start:stop])
+                out *= prime
+                out ^= hashed
+                if name == target and target_hash is not None:
+                    target_hash[start:stop] = hashed
+        if len(ordered) == len(first):
+            feature_rows[start:stop] = out
+        _mix(out)
+        _mix(feature_rows[start:stop])
+
+    map_columns(block, range(0, n, _HASH_BLOCK), n)
+    return rows, feature_rows, target_hash
 
 
 def _drop_outliers(
