@@ -39,20 +39,38 @@ def quantiles_and_median(values: np.ndarray, qs: list[float]) -> tuple[list[floa
     n = values.size
     if n < BRACKET_ABOVE:
         return [float(v) for v in np.quantile(values, qs)], float(np.median(values))
-    # the virtual index, weight and interpolation of numpy's "linear" method
+    middle = [(n - 1) // 2, n // 2]
+    wanted = {r for pair in _ranks(n, qs) for r in pair[:2]}
+    stats = _order_statistics(values, sorted(wanted | set(middle)))
+    return _interpolate(stats, n, qs), _mean_of(stats[middle[0]], stats[middle[1]])
+
+
+def sorted_quantiles(ordered: np.ndarray, qs: list[float]) -> list[float]:
+    """``numpy.quantile(ordered, qs)`` of an array already sorted ascending (no NaN)."""
+    n = ordered.size
+    ranks = {r for pair in _ranks(n, qs) for r in pair[:2]}
+    return _interpolate({r: float(ordered[r]) for r in ranks}, n, qs)
+
+
+def _ranks(n: int, qs: list[float]) -> list[tuple[int, int, float]]:
+    """Per quantile, the two ranks and the weight of numpy's "linear" method."""
     virtual = (n - 1) * np.asarray(qs, dtype=np.float64)
     below = np.floor(virtual)
     gamma = virtual - below
-    middle = [(n - 1) // 2, n // 2]
-    wanted = {int(min(max(r, 0), n - 1)) for b in below for r in (b, b + 1)}
-    stats = _order_statistics(values, sorted(wanted | set(middle)))
+    return [
+        (int(min(max(b, 0), n - 1)), int(min(max(b + 1, 0), n - 1)), float(t))
+        for b, t in zip(below, gamma, strict=True)
+    ]
+
+
+def _interpolate(stats: dict[int, float], n: int, qs: list[float]) -> list[float]:
+    """numpy's linear interpolation between the order statistics (bit for bit)."""
     out = []
-    for b, t in zip(below, gamma, strict=True):
-        lo = np.float64(stats[int(min(max(b, 0), n - 1))])
-        hi = np.float64(stats[int(min(max(b + 1, 0), n - 1))])
+    for low, high, t in _ranks(n, qs):
+        lo, hi = np.float64(stats[low]), np.float64(stats[high])
         diff = hi - lo
         out.append(float(hi - diff * (1 - t) if t >= 0.5 else lo + diff * t))
-    return out, _mean_of(stats[middle[0]], stats[middle[1]])
+    return out
 
 
 def _mean_of(a: float, b: float) -> float:

@@ -226,10 +226,11 @@ def _leakage(
     if sample is not None:
         rows = rows[sample]
     y = fitted[target].values.iloc[rows]
+    prepared = checks.leak_target(y, task)  # once for every feature
     forced = {n for n, d in decls.items() if d.role == "feature"}
     candidates = [i for i in infos.values() if i.role == "feature"]
     scores = map_columns(
-        lambda info: checks.leakage_score(fitted[info.name].values.iloc[rows], y, task),
+        lambda info: checks.leakage_score(fitted[info.name].values.iloc[rows], prepared, task),
         candidates,
         len(keep),
     )

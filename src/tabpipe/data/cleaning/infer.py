@@ -135,7 +135,11 @@ def _fit_text(
     raw_codes, distinct = pd.factorize(column, use_na_sentinel=True)
     codes = np.asarray(raw_codes)
     uniques = list(distinct)
-    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    present_rows = codes >= 0
+    counts = np.bincount(
+        codes if present_rows.all() else codes[present_rows], minlength=len(uniques)
+    )
+    del present_rows
     texts = pd.Series([category_string(u) for u in uniques], dtype=object)
     stripped = texts.str.strip()
     folded = stripped.str.casefold()
@@ -445,7 +449,9 @@ def _take(factors: tuple[np.ndarray, list[Any]], rules: ColumnRules, like: pd.Se
     cleaned = [*(clean_value(v, rules) for v in uniques), clean_value(None, rules)]
     categories = sorted({v for v in cleaned if v is not None})
     position = {v: i for i, v in enumerate(categories)}
-    remap = np.array([-1 if v is None else position[v] for v in cleaned], dtype=np.int64)
+    # codes in the smallest integer type the Categorical keeps (no conversion pass)
+    small = np.int8 if len(categories) < 127 else np.int16 if len(categories) < 32_767 else np.int32
+    remap = np.array([-1 if v is None else position[v] for v in cleaned], dtype=small)
     values = pd.Categorical.from_codes(remap[codes], categories=pd.Index(categories))
     return pd.Series(values, index=like.index, name=like.name)
 
