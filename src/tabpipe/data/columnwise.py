@@ -21,11 +21,25 @@ PARALLEL_ROWS = 100_000
 MAX_THREADS = 4
 
 
-def map_columns(work: Callable[[T], R], columns: Iterable[T], rows: int) -> list[R]:
-    """``[work(c) for c in columns]``, on up to ``MAX_THREADS`` threads when ``rows`` is large."""
+def map_columns(
+    work: Callable[[T], R],
+    columns: Iterable[T],
+    rows: int,
+    *,
+    cost: Callable[[T], float] | None = None,
+) -> list[R]:
+    """``[work(c) for c in columns]``, on up to ``MAX_THREADS`` threads when ``rows`` is large.
+
+    ``cost`` (an estimate of each column's work) starts the costliest columns first, so no
+    thread is left with a long one at the end; the results keep the order of ``columns``.
+    """
     todo = list(columns)
     threads = min(len(todo), os.cpu_count() or 1, MAX_THREADS)
     if rows < PARALLEL_ROWS or threads < 2:
         return [work(c) for c in todo]
+    order = list(range(len(todo)))
+    if cost is not None:
+        order.sort(key=lambda i: -cost(todo[i]))  # stable: equal costs keep their order
     with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(work, todo))
+        futures = {i: pool.submit(work, todo[i]) for i in order}
+        return [futures[i].result() for i in range(len(todo))]

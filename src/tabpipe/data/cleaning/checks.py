@@ -9,7 +9,7 @@ import pandas as pd
 
 from tabpipe.config import CleaningSpec, Task
 from tabpipe.data.cleaning.report import Finding, TargetSummary
-from tabpipe.data.quantiles import sorted_quantiles
+from tabpipe.data.quantiles import median, quantiles, sorted_quantiles
 
 _LEAK_SAMPLE = 50_000
 _LEAK_MIN_ROWS = 50
@@ -30,17 +30,17 @@ def fences(finite: np.ndarray, spec: CleaningSpec) -> tuple[float, float] | None
         finite = finite[np.linspace(0, finite.size - 1, _FENCE_SAMPLE).astype(np.int64)]
     if spec.outlier_method == "iqr":
         k = spec.outlier_threshold or 3.0
-        q1, q3 = np.quantile(finite, [0.25, 0.75])
+        q1, q3 = quantiles(finite, [0.25, 0.75])  # numpy.quantile's, bit for bit
         spread = q3 - q1
         if spread <= 0:
             return None
         return float(q1 - k * spread), float(q3 + k * spread)
     z = spec.outlier_threshold or 3.5
-    median = float(np.median(finite))
-    mad = float(np.median(np.abs(finite - median))) * 1.4826
+    middle = median(finite)
+    mad = median(np.abs(finite - middle)) * 1.4826
     if mad <= 0:
         return None
-    return median - z * mad, median + z * mad
+    return middle - z * mad, middle + z * mad
 
 
 def conflicting_rows(feature_hash: np.ndarray, target_hash: np.ndarray) -> np.ndarray:

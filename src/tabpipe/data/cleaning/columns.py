@@ -37,17 +37,29 @@ def decide_columns(
     spec: CleaningSpec,
     decls: Mapping[str, ColumnDeclaration],
     entries: list[LedgerEntry],
+    described: Mapping[str, Described] | None = None,
 ) -> tuple[list[ColumnInfo], list[Finding], dict[str, NumericSummary]]:
     """Each column's role and reason (after the outlier and imputation steps), the findings,
-    and the summaries of the numeric columns whose values those steps left unchanged."""
+    and the summaries of the numeric columns whose values those steps left unchanged.
+
+    ``described``: :func:`describe_column` of some columns, done already (by the task that
+    fitted them); the others are described here.
+    """
     names = [str(n) for n in raw.columns]
-    described = map_columns(
-        lambda name: _describe(name, fitted[name], raw[name], keep, name == target, spec),
-        names,
-        len(raw),
-    )
-    infos = {name: info for name, (info, _) in zip(names, described, strict=True)}
-    numbers = {name: n for name, (_, n) in zip(names, described, strict=True) if n is not None}
+    done = dict(described or {})
+    todo = [name for name in names if name not in done]
+    for name, item in zip(
+        todo,
+        map_columns(
+            lambda name: describe_column(name, fitted[name], raw[name], keep, name == target, spec),
+            todo,
+            len(raw),
+        ),
+        strict=True,
+    ):
+        done[name] = item
+    infos = {name: done[name][0] for name in names}
+    numbers = {name: n for name in names if (n := done[name][1]) is not None}
     for name, decl in decls.items():
         if name in infos and name != target:
             infos[name] = _declared(infos[name], decl, fitted[name])
@@ -77,8 +89,8 @@ def decide_columns(
 
 
 @dataclass(frozen=True)
-class _Numbers:
-    """What :func:`_describe` computed for a numeric column, for the later steps."""
+class ColumnNumbers:
+    """What :func:`describe_column` computed for a numeric column, for the later steps."""
 
     summary: NumericSummary | None
     #: outlier fences (None: no spread) and the number of present values outside them
@@ -86,9 +98,15 @@ class _Numbers:
     outside: int
 
 
-def _describe(
+#: what :func:`describe_column` returns
+Described = tuple[ColumnInfo, "ColumnNumbers | None"]
+
+
+def describe_column(
     name: str, fit: Fitted, raw: pd.Series, keep: np.ndarray, is_target: bool, spec: CleaningSpec
-) -> tuple[ColumnInfo, _Numbers | None]:
+) -> Described:
+    """A fitted column's info before the table-wide steps (role, reason, range, categories),
+    and for a numeric column its summary and outlier fences."""
     values = fit.values if keep.all() else fit.values[keep]
     numeric = fit.rules is not None and fit.rules.kind == "numeric"
     counts = _counts(values) if not numeric else pd.Series([], dtype=np.int64)
@@ -146,7 +164,7 @@ def _describe(
         outside = 0
         if fences is not None:
             outside = int(np.count_nonzero((finite < fences[0]) | (finite > fences[1])))
-        numbers = _Numbers(summary, fences, outside)
+        numbers = ColumnNumbers(summary, fences, outside)
         info = ColumnInfo(
             **base,
             kind="numeric",
@@ -287,9 +305,9 @@ def _outliers(
     keep: np.ndarray,
     spec: CleaningSpec,
     entries: list[LedgerEntry],
-    numbers: _Numbers | None = None,
+    numbers: ColumnNumbers | None = None,
 ) -> None:
-    """Fences, and how many kept values lie outside them (from :func:`_describe` when it
+    """Fences, and how many kept values lie outside them (from :func:`describe_column` when it
     computed them); the policy clips, flags or marks them for removal."""
     if info.kind != "numeric" or fit.rules is None:
         return

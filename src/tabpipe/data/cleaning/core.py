@@ -16,7 +16,7 @@ import pandas as pd
 
 from tabpipe.config import CleaningSpec, ColumnDeclaration, Task, TaskOrAuto
 from tabpipe.data.cleaning import checks
-from tabpipe.data.cleaning.columns import decide_columns
+from tabpipe.data.cleaning.columns import Described, decide_columns, describe_column
 from tabpipe.data.cleaning.infer import Fitted, fit_column
 from tabpipe.data.cleaning.report import (
     CleaningReport,
@@ -91,18 +91,23 @@ def clean_table(
     keep = removed.kept.copy()
     every = bool(keep.all())
 
-    def fit_one(name: str) -> Fitted:  # rules are fitted on the rows that are learned from
+    def fit_one(name: str) -> tuple[Fitted, Described]:
+        # rules are fitted on the rows that are learned from; the column is described by the
+        # same task while its values are at hand
         fit = _fit(raw[name] if every else raw.loc[keep, name], False, spec, decls.get(name))
         if not every:
             fit.values = fit.values.reindex(raw.index)
-        return fit
+        return fit, describe_column(name, fit, raw[name], keep, False, spec)
 
     names = [str(n) for n in raw.columns if n != target]
-    for name, fit in zip(names, map_columns(fit_one, names, len(raw)), strict=True):
+    described: dict[str, Described] = {}
+    fits = map_columns(fit_one, names, len(raw), cost=lambda name: _text_cost(raw[name]))
+    for name, (fit, about) in zip(names, fits, strict=True):
         fitted[name] = fit
+        described[name] = about
         entries += fit.entries
     infos, more, summaries = decide_columns(
-        raw, fitted, keep, target, resolved, spec, decls, entries
+        raw, fitted, keep, target, resolved, spec, decls, entries, described
     )
     findings += more
     cleaned = pd.DataFrame(  # copy=False: no consolidation copy of the columns into blocks
@@ -174,6 +179,12 @@ class Removals:
                 )
             )
         return count
+
+
+def _text_cost(column: pd.Series) -> float:
+    """Text columns cost the most to clean (factorised, each distinct value parsed)."""
+    numeric = pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+    return 0.0 if numeric or pd.api.types.is_datetime64_any_dtype(column) else 1.0
 
 
 def _prepare_target(
