@@ -9,8 +9,9 @@ in the order of the inputs, so the outcome does not depend on the threads.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -43,3 +44,14 @@ def map_columns(
     with ThreadPoolExecutor(threads) as pool:
         futures = {i: pool.submit(work, todo[i]) for i in order}
         return [futures[i].result() for i in range(len(todo))]
+
+
+@contextmanager
+def alongside(work: Callable[[], R], rows: int) -> Iterator[Callable[[], R]]:
+    """Run ``work`` on a thread of its own while the ``with`` body runs (on a large table);
+    yields the function that returns its result (on a small table: computes it then)."""
+    if rows < PARALLEL_ROWS or (os.cpu_count() or 1) < 2:
+        yield work
+        return
+    with ThreadPoolExecutor(1) as pool:
+        yield pool.submit(work).result

@@ -14,7 +14,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from tabpipe.data.cleaning import CleaningReport, Finding
-from tabpipe.data.columnwise import map_columns
+from tabpipe.data.columnwise import alongside, map_columns
 from tabpipe.data.summary import (
     BINS,
     DISTINCT_SAMPLE,
@@ -116,23 +116,37 @@ def profile(
         stats = _numeric_stats(col, known.get(name)) if name in numbers else _text_stats(col)
         return base.model_copy(update=stats)
 
-    columns = map_columns(one, [str(n) for n in frame.columns], len(frame))
     sample = frame.sample(SAMPLE, random_state=0) if len(frame) > SAMPLE else frame
     features = [c.name for c in report.features()] if report else [str(c) for c in frame.columns]
-    prof = Profile(
-        rows=len(frame),
-        columns=columns,
-        memory_bytes=int(frame.memory_usage(deep=False).sum()),
-        missing_cells=sum(len(frame) - c.count for c in columns),
-        sample_rows=len(sample),
-        pearson=pairs.pearson(sample, [n for n in features if n in numeric]),
-        cramers_v=pairs.cramers_v(sample, [n for n in features if n not in numeric]),
-        missing_patterns=pairs.missing_patterns(sample),
+
+    def sample_views() -> Profile:  # the views drawn from the sample
+        return Profile(
+            rows=len(frame),
+            columns=[],
+            pearson=pairs.pearson(sample, [n for n in features if n in numeric]),
+            cramers_v=pairs.cramers_v(sample, [n for n in features if n not in numeric]),
+            missing_patterns=pairs.missing_patterns(sample),
+            target_views=pairs.target_views(sample, report)
+            if report is not None and report.has_target and report.target in frame
+            else [],
+        )
+
+    split = train is not None and test is not None and len(train) > 0 and len(test) > 0
+    with alongside(sample_views, len(frame)) as views:  # on its own thread on a large table
+        columns = map_columns(one, [str(n) for n in frame.columns], len(frame))
+        if split and train is not None and test is not None:
+            shifts = pairs.shifts(train, test, [f for f in features if f in train and f in test])
+        drawn = views()
+    prof = drawn.model_copy(
+        update={
+            "columns": columns,
+            "memory_bytes": int(frame.memory_usage(deep=False).sum()),
+            "missing_cells": sum(len(frame) - c.count for c in columns),
+            "sample_rows": len(sample),
+        }
     )
-    if report is not None and report.has_target and report.target in frame:
-        prof.target_views = pairs.target_views(sample, report)
-    if train is not None and test is not None and len(train) and len(test):
-        prof.shifts = pairs.shifts(train, test, [f for f in features if f in train and f in test])
+    if split and train is not None and test is not None:
+        prof.shifts = shifts
         prof.shift_rows = (min(len(train), pairs.SHIFT_SAMPLE), min(len(test), pairs.SHIFT_SAMPLE))
     if numeric and len(frame) > DISTINCT_SAMPLE:
         prof.distinct_sample = DISTINCT_SAMPLE

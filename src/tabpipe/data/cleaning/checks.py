@@ -15,6 +15,8 @@ _LEAK_SAMPLE = 50_000
 _LEAK_MIN_ROWS = 50
 _FENCE_SAMPLE = 200_000
 _BINS = 20
+_BUCKETS = 1 << 22
+_PREFILTER_ABOVE = 1 << 17
 
 
 def outlier_bounds(values: np.ndarray, spec: CleaningSpec) -> tuple[float, float] | None:
@@ -41,6 +43,22 @@ def fences(finite: np.ndarray, spec: CleaningSpec) -> tuple[float, float] | None
     if mad <= 0:
         return None
     return middle - z * mad, middle + z * mad
+
+
+def repeated(keys: np.ndarray) -> np.ndarray:
+    """Whether each 64-bit key occurs more than once (``duplicated(keep=False)``).
+
+    On many keys, one counting pass over their low bits (well mixed hashes) first finds the
+    keys that can repeat, so the hash table holds only those (a fifth of a million keys).
+    """
+    if keys.size < _PREFILTER_ABOVE:
+        return np.asarray(pd.Series(keys).duplicated(keep=False).to_numpy())
+    buckets = (keys & np.uint64(_BUCKETS - 1)).astype(np.intp)
+    shared = np.flatnonzero(np.bincount(buckets, minlength=_BUCKETS)[buckets] > 1)
+    del buckets
+    out = np.zeros(keys.size, dtype=bool)
+    out[shared] = pd.Series(keys[shared]).duplicated(keep=False).to_numpy()
+    return out
 
 
 def conflicting_rows(feature_hash: np.ndarray, target_hash: np.ndarray) -> np.ndarray:

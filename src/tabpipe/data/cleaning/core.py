@@ -206,7 +206,7 @@ def _prepare_target(
             "(check the column, or the missing-value markers)"
         )
     removed.remove(missing_target, "missing target", entries, target, "target")
-    kept_y = y[~missing_target]
+    kept_y = y[~missing_target] if missing_target.any() else y
     resolved = detect_task(kept_y) if task == "auto" else task
     prepared, classes = prepare_target(kept_y, resolved, target)
     fit.values = prepared.reindex(raw.index)
@@ -269,7 +269,7 @@ def _duplicates(
     """
     rows, feature_rows, target_hash = _row_hashes(cleaned, features, target)
     kept_rows = np.flatnonzero(keep)
-    repeated = kept_rows[pd.Series(feature_rows[kept_rows]).duplicated(keep=False).to_numpy()]
+    repeated = kept_rows[checks.repeated(feature_rows[kept_rows])]
     exact = np.zeros(len(cleaned), dtype=bool)
     exact[repeated] = pd.Series(rows[repeated]).duplicated().to_numpy()
     count = int(exact.sum())
