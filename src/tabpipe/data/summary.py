@@ -115,10 +115,13 @@ def histogram_counts(
     """Bar edges and counts of finite values whose minimum and maximum are known:
     one bar per value for a few small integers, else ``bins`` equal-width bars."""
     if high - low < bins and low.is_integer() and high.is_integer():
-        offsets = finite - low
-        if np.all(np.mod(offsets[:10_000], 1) == 0) and np.all(np.mod(offsets, 1) == 0):
-            counts = np.bincount(offsets.astype(np.int64))
-            edges = np.arange(low - 0.5, high + 1.0)
-            return [float(e) for e in edges], [int(c) for c in counts]
+        offsets = finite - low  # in [0, bins): whole exactly when the cast keeps them
+        head = offsets[:10_000]
+        if np.array_equal(head.astype(np.int64), head):
+            positions = offsets.astype(np.int64)
+            if np.array_equal(positions, offsets):
+                counts = np.bincount(positions)
+                edges = np.arange(low - 0.5, high + 1.0)
+                return [float(e) for e in edges], [int(c) for c in counts]
     counts, edges = np.histogram(finite, bins=bins, range=(low, high if high > low else low + 1))
     return [float(e) for e in edges], [int(c) for c in counts]

@@ -214,9 +214,8 @@ def _shift(name: str, a: pd.Series, b: pd.Series) -> Shift | None:
             return None
         edges = np.unique(np.quantile(finite, np.linspace(0, 1, _SHIFT_BINS + 1)))
         inner = edges[1:-1]
-        ca = np.bincount(np.searchsorted(inner, finite, side="right"), minlength=len(inner) + 1)
-        fbf = fb[np.isfinite(fb)]
-        cb = np.bincount(np.searchsorted(inner, fbf, side="right"), minlength=len(inner) + 1)
+        ca = bin_counts(finite, inner)
+        cb = bin_counts(fb[np.isfinite(fb)], inner)
         labels = [f"≤{e:.3g}" for e in inner] + [f">{inner[-1]:.3g}" if len(inner) else "all"]
     else:
         va = a.value_counts(dropna=False)
@@ -238,6 +237,14 @@ def _shift(name: str, a: pd.Series, b: pd.Series) -> Shift | None:
         train=[float(v) for v in pa],
         test=[float(v) for v in pb],
     )
+
+
+def bin_counts(values: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """Values per bin between increasing inner edges (a value equal to an edge goes to the
+    bin above it): ``bincount(searchsorted(inner, values, side="right"))``, from one
+    comparison per edge instead of a binary search per value."""
+    at_least = [values.size, *(int(np.count_nonzero(values >= e)) for e in inner), 0]
+    return np.array([at_least[k] - at_least[k + 1] for k in range(len(inner) + 1)])
 
 
 def _shares(counts: np.ndarray) -> np.ndarray:

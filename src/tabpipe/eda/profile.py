@@ -116,13 +116,14 @@ def profile(
         stats = _numeric_stats(col, known.get(name)) if name in numbers else _text_stats(col)
         return base.model_copy(update=stats)
 
-    sample = frame.sample(SAMPLE, random_state=0) if len(frame) > SAMPLE else frame
     features = [c.name for c in report.features()] if report else [str(c) for c in frame.columns]
 
     def sample_views() -> Profile:  # the views drawn from the sample
+        sample = frame.sample(SAMPLE, random_state=0) if len(frame) > SAMPLE else frame
         return Profile(
             rows=len(frame),
             columns=[],
+            sample_rows=len(sample),
             pearson=pairs.pearson(sample, [n for n in features if n in numeric]),
             cramers_v=pairs.cramers_v(sample, [n for n in features if n not in numeric]),
             missing_patterns=pairs.missing_patterns(sample),
@@ -142,7 +143,6 @@ def profile(
             "columns": columns,
             "memory_bytes": int(frame.memory_usage(deep=False).sum()),
             "missing_cells": sum(len(frame) - c.count for c in columns),
-            "sample_rows": len(sample),
         }
     )
     if split and train is not None and test is not None:
