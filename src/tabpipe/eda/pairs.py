@@ -118,32 +118,41 @@ def target_views(sample: pd.DataFrame, report: CleaningReport) -> list[TargetVie
     features = sorted(report.features(), key=lambda c: -(c.leakage_score or 0.0))[:_MAX_VIEWS]
     y = sample[report.target]
     views = []
+    numbers = y.astype("float64") if report.task == "regression" else None
+    masks: dict[str, np.ndarray] = {}  # per class (as text), its rows: once for every view
+    classes: tuple[np.ndarray, list[str]] | None = None
+    if numbers is None:
+        labels = y.astype(str).to_numpy()
+        masks = {cls: labels == cls for cls in sorted(set(labels))[:_MAX_LEVELS]}
+        classes = _text_codes(y)
     for info in features:
         x = sample[info.name]
-        if report.task == "regression":
-            views.append(_mean_view(x, y.astype("float64"), info.kind == "numeric"))
+        if numbers is not None:
+            views.append(_mean_view(x, numbers, info.kind == "numeric"))
         elif info.kind == "numeric":
-            views.append(_box_view(x, y))
-        else:
-            views.append(_share_view(x, y))
+            views.append(_box_view(x, masks))
+        elif classes is not None:
+            views.append(_share_view(x, classes))
         views[-1].score = info.leakage_score
     return views
 
 
-def _box_view(x: pd.Series, y: pd.Series) -> TargetView:
+def _box_view(x: pd.Series, masks: dict[str, np.ndarray]) -> TargetView:
     series = {}
-    labels = y.astype(str).to_numpy()
-    for cls in sorted(set(labels))[:_MAX_LEVELS]:
-        values = x[labels == cls].dropna().to_numpy(dtype=np.float64)
+    floats = x.to_numpy(dtype=np.float64, na_value=np.nan)
+    for cls, mask in masks.items():
+        values = floats[mask]
+        values = values[~np.isnan(values)]
         if values.size:
             series[cls] = [float(v) for v in np.quantile(values, [0, 0.25, 0.5, 0.75, 1])]
     return TargetView(feature=str(x.name), kind="box", labels=list(series), series=series)
 
 
-def _share_view(x: pd.Series, y: pd.Series) -> TargetView:
-    """Per category (its most frequent ones, sorted by name), the share of each class."""
+def _share_view(x: pd.Series, target: tuple[np.ndarray, list[str]]) -> TargetView:
+    """Per category (its most frequent ones, sorted by name), the share of each class
+    (``target``: the class codes and names of :func:`_text_codes`)."""
     rows, labels = _text_codes(x)
-    classes, names = _text_codes(y)
+    classes, names = target
     counts = np.bincount(rows, minlength=len(labels))
     top = np.argsort(-counts, kind="stable")[: _MAX_LEVELS // 2]
     top = top[counts[top] > 0]
