@@ -50,11 +50,21 @@ class Shift(BaseModel):
 
 
 def pearson(sample: pd.DataFrame, numeric: list[str]) -> Matrix | None:
-    names = [n for n in numeric if sample[n].nunique() > 1][:_MAX_MATRIX]
+    names = [n for n in numeric if _varies(sample[n])][:_MAX_MATRIX]
     if len(names) < 2:
         return None
     corr = sample[names].astype("float64").corr(method="pearson").to_numpy()
     return Matrix(columns=names, values=_rows(corr))
+
+
+def _varies(column: pd.Series) -> bool:
+    """Whether a column holds two different present values (``nunique() > 1``; numbers
+    compared to their first present value instead of hashed)."""
+    if column.dtype != np.float64:
+        return bool(column.nunique() > 1)
+    values = column.to_numpy()
+    present = values[~np.isnan(values)]
+    return bool(present.size) and bool((present != present[0]).any())
 
 
 def cramers_v(sample: pd.DataFrame, categorical: list[str]) -> Matrix | None:
