@@ -255,3 +255,67 @@ def test_changing_the_cleaned_table_leaves_the_input_alone() -> None:
     cleaned.loc[0, "x"] = 1e9
     cleaned.loc[1, "n"] = -5
     pd.testing.assert_frame_equal(frame, before)
+
+
+def test_regression_target_on_a_table_larger_than_the_leakage_sample() -> None:
+    rng = np.random.default_rng(8)
+    n = 60_000  # above the 50,000 rows leakage is scored on
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    frame = pd.DataFrame({"a": a, "b": b, "noise": rng.normal(size=n), "y": a + b})
+    _, _, report = clean(frame, "y")
+    assert report.task == "regression"
+    assert {report.column("a").role, report.column("b").role} == {"excluded"}
+    assert "equals the target" in (report.column("a").reason or "")
+    assert report.column("noise").role == "feature"
+
+
+def test_duplicates_are_found_across_row_blocks() -> None:
+    rng = np.random.default_rng(9)
+    n = 300_000  # hashed in blocks of 262,144 rows on threads
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "c": rng.choice(["a", "b", "c"], n),
+            "y": rng.choice(["p", "q"], n),
+        }
+    )
+    copies = [5, 17, 123_456]
+    frame.iloc[[n - 1, n - 2, n - 3]] = frame.iloc[copies].to_numpy()  # repeats, far apart
+    frame.loc[n - 4, ["x", "c"]] = frame.loc[42, ["x", "c"]].to_list()
+    frame.loc[n - 4, "y"] = "q" if frame.loc[42, "y"] == "p" else "p"  # same features, other y
+    _, removed, report = clean(frame, "y", spec=CleaningSpec(duplicates="drop"))
+    assert report.duplicate_rows == 3 and report.conflicting_duplicates == 2
+    assert sorted(removed[ROW_COLUMN].tolist()) == [n - 3, n - 2, n - 1]
+
+
+def test_repeated_keys_match_pandas_on_many_keys() -> None:
+    from tabpipe.data.cleaning.checks import repeated
+
+    rng = np.random.default_rng(10)
+    keys = rng.integers(0, 2**63, 400_000, dtype=np.int64).view(np.uint64)
+    keys[rng.integers(0, keys.size, 500)] = keys[rng.integers(0, keys.size, 500)]
+    expected = pd.Series(keys).duplicated(keep=False).to_numpy()
+    assert expected.sum() > 0
+    np.testing.assert_array_equal(repeated(keys), expected)
+    few = keys[:1000]  # below the counting pass: straight to the hash table
+    np.testing.assert_array_equal(repeated(few), pd.Series(few).duplicated(keep=False).to_numpy())
+
+
+def test_auc_counts_ties_and_missing_scores_like_the_rank_sum() -> None:
+    from tabpipe.data.cleaning.checks import auc
+
+    rng = np.random.default_rng(12)
+    for _ in range(20):
+        n = int(rng.integers(2, 3000))
+        scores = rng.integers(0, 6, n).astype(np.float64)
+        scores[rng.random(n) < 0.1] = np.nan
+        labels = rng.integers(0, 2, n)
+        ranks = pd.Series(np.nan_to_num(scores, nan=-np.inf)).rank().to_numpy()
+        pos = labels == 1
+        n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+        expected = (
+            0.5
+            if not n_pos or not n_neg
+            else float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+        )
+        assert auc(scores, labels) == expected

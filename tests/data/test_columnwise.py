@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
 
-from tabpipe.data.columnwise import PARALLEL_ROWS, map_columns
+from tabpipe.data.columnwise import PARALLEL_ROWS, alongside, map_columns
 from tabpipe.errors import SchemaError
 
 
@@ -29,3 +30,29 @@ def test_an_error_in_one_column_is_raised() -> None:
 
     with pytest.raises(SchemaError, match="'bad'"):
         map_columns(work, ["a", "bad", "c"], PARALLEL_ROWS)
+
+
+def test_costly_columns_start_first_and_results_keep_their_order() -> None:
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def work(i: int) -> int:
+        with lock:
+            started.append(i)
+        return i * 10
+
+    columns = list(range(12))
+    out = map_columns(work, columns, PARALLEL_ROWS, cost=lambda i: float(i == 9))
+    assert out == [i * 10 for i in columns]
+    assert started[0] == 9 or os.cpu_count() == 1  # the costly column went first
+
+
+def test_work_alongside_runs_beside_the_body_on_a_large_table() -> None:
+    seen: list[int] = []
+    with alongside(lambda: seen.append(threading.get_ident()) or 7, PARALLEL_ROWS) as result:
+        value = result()
+    assert value == 7
+    if (os.cpu_count() or 1) > 1:
+        assert seen != [threading.get_ident()]
+    with alongside(threading.get_ident, 10) as small:
+        assert small() == threading.get_ident()

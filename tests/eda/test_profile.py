@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabpipe.config import SourceSpec
+from tabpipe.config import CleaningSpec, SourceSpec
 from tabpipe.data.cleaning import clean
+from tabpipe.data.cleaning.core import clean_table
 from tabpipe.data.ingest import read_source
 from tabpipe.eda.explore import explore
 from tabpipe.eda.profile import SAMPLE, Profile, histogram, profile
@@ -95,3 +96,38 @@ def test_large_table_counts_are_exact_and_the_report_names_its_samples() -> None
     assert prof.shift_rows == (n - n // 5, n // 5)
     assert f"a seeded sample of {SAMPLE:,} of {n:,} rows" in result.html
     assert f"Computed on {n - n // 5:,} training and {n // 5:,} test rows" in result.html
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        CleaningSpec(),
+        CleaningSpec(outliers="clip", impute_numeric="median"),
+        CleaningSpec(duplicates="drop", outliers="drop"),
+    ],
+)
+def test_statistics_computed_while_cleaning_are_the_profile_s_own(spec: CleaningSpec) -> None:
+    rng = np.random.default_rng(4)
+    n = 120_000  # threads and bracketed quantiles
+    x = rng.lognormal(3, 1, n)
+    x[rng.random(n) < 0.05] = np.nan
+    frame = pd.DataFrame(
+        {
+            "x": x,
+            "k": rng.integers(0, 40, n),
+            "s": np.where(rng.random(n) < 0.01, -999.0, rng.normal(100, 15, n)),
+            "c": rng.choice(["a", "b", "c"], n),
+            "y": np.where(rng.random(n) < 0.01, None, rng.choice(["p", "q"], n)),
+        }
+    )
+    frame.iloc[-50:] = frame.iloc[:50].to_numpy()  # duplicates
+    result = clean_table(frame, "y", spec=spec)
+    shared = profile(result.rows, result.report, summaries=result.summaries)
+    own = profile(result.rows, result.report)
+    assert shared.columns == own.columns
+    changed = {e.column for e in result.report.actions if e.action in ("clip_outliers", "impute")}
+    assert not changed & set(result.summaries)  # clipped or filled: summarised again
+    if result.report.rows_out < len(frame) - int(frame["y"].isna().sum()):
+        assert result.summaries == {}  # rows left after cleaning summarised them
+    else:
+        assert {"x", "k", "s"} - changed <= set(result.summaries)

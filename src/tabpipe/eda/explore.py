@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from tabpipe.config import CleaningSpec, ColumnDeclaration, TaskOrAuto
-from tabpipe.data.cleaning import CleaningReport, clean
+from tabpipe.data.cleaning import CleaningReport
+from tabpipe.data.cleaning.core import clean_table
 from tabpipe.eda.pairs import SHIFT_SAMPLE
 from tabpipe.eda.profile import Profile, profile
 from tabpipe.eda.report import render_html
@@ -44,7 +45,8 @@ def explore(
 ) -> Exploration:
     """Clean and profile ``frame``; compare it with ``compare`` (cleaned by the same rules),
     or with a seeded 20% hold-out of itself when no second table is given."""
-    cleaned, removed, report = clean(frame, target, task, cleaning, columns)
+    result = clean_table(frame, target, task, cleaning, columns)
+    cleaned, removed, report = result.rows, result.removed, result.report
     train: pd.DataFrame | None
     test: pd.DataFrame | None
     if compare is not None:
@@ -53,7 +55,7 @@ def explore(
         train, test = _split(cleaned, seed)
     else:
         train = test = None
-    prof = profile(cleaned, report, train=train, test=test)
+    prof = profile(cleaned, report, train=train, test=test, summaries=result.summaries)
     return Exploration(cleaned, removed, report, prof, render_html(prof, report, title))
 
 

@@ -7,6 +7,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from tabpipe.data.cleaning import CleaningReport
+from tabpipe.data.columnwise import map_columns
 
 _MAX_MATRIX = 30
 _MAX_LEVELS = 30
@@ -49,11 +50,21 @@ class Shift(BaseModel):
 
 
 def pearson(sample: pd.DataFrame, numeric: list[str]) -> Matrix | None:
-    names = [n for n in numeric if sample[n].nunique() > 1][:_MAX_MATRIX]
+    names = [n for n in numeric if _varies(sample[n])][:_MAX_MATRIX]
     if len(names) < 2:
         return None
     corr = sample[names].astype("float64").corr(method="pearson").to_numpy()
     return Matrix(columns=names, values=_rows(corr))
+
+
+def _varies(column: pd.Series) -> bool:
+    """Whether a column holds two different present values (``nunique() > 1``; numbers
+    compared to their first present value instead of hashed)."""
+    if column.dtype != np.float64:
+        return bool(column.nunique() > 1)
+    values = column.to_numpy()
+    present = values[~np.isnan(values)]
+    return bool(present.size) and bool((present != present[0]).any())
 
 
 def cramers_v(sample: pd.DataFrame, categorical: list[str]) -> Matrix | None:
@@ -100,7 +111,10 @@ def missing_patterns(sample: pd.DataFrame, top: int = 10) -> list[MissingPattern
     if not with_missing:
         return []
     matrix = nulls[with_missing].to_numpy()
-    keys = pd.Series([row.tobytes() for row in np.packbits(matrix, axis=1)])
+    packed = np.packbits(matrix, axis=1)  # at most 40 columns: 5 bytes, one uint64 per row
+    wide = np.zeros((len(matrix), 8), dtype=np.uint8)
+    wide[:, : packed.shape[1]] = packed
+    keys = pd.Series(wide.view(np.uint64).ravel())
     counts = keys.value_counts().head(top)
     out = []
     for key in counts.index:
@@ -114,32 +128,41 @@ def target_views(sample: pd.DataFrame, report: CleaningReport) -> list[TargetVie
     features = sorted(report.features(), key=lambda c: -(c.leakage_score or 0.0))[:_MAX_VIEWS]
     y = sample[report.target]
     views = []
+    numbers = y.astype("float64") if report.task == "regression" else None
+    masks: dict[str, np.ndarray] = {}  # per class (as text), its rows: once for every view
+    classes: tuple[np.ndarray, list[str]] | None = None
+    if numbers is None:
+        labels = y.astype(str).to_numpy()
+        masks = {cls: labels == cls for cls in sorted(set(labels))[:_MAX_LEVELS]}
+        classes = _text_codes(y)
     for info in features:
         x = sample[info.name]
-        if report.task == "regression":
-            views.append(_mean_view(x, y.astype("float64"), info.kind == "numeric"))
+        if numbers is not None:
+            views.append(_mean_view(x, numbers, info.kind == "numeric"))
         elif info.kind == "numeric":
-            views.append(_box_view(x, y))
-        else:
-            views.append(_share_view(x, y))
+            views.append(_box_view(x, masks))
+        elif classes is not None:
+            views.append(_share_view(x, classes))
         views[-1].score = info.leakage_score
     return views
 
 
-def _box_view(x: pd.Series, y: pd.Series) -> TargetView:
+def _box_view(x: pd.Series, masks: dict[str, np.ndarray]) -> TargetView:
     series = {}
-    labels = y.astype(str).to_numpy()
-    for cls in sorted(set(labels))[:_MAX_LEVELS]:
-        values = x[labels == cls].dropna().to_numpy(dtype=np.float64)
+    floats = x.to_numpy(dtype=np.float64, na_value=np.nan)
+    for cls, mask in masks.items():
+        values = floats[mask]
+        values = values[~np.isnan(values)]
         if values.size:
             series[cls] = [float(v) for v in np.quantile(values, [0, 0.25, 0.5, 0.75, 1])]
     return TargetView(feature=str(x.name), kind="box", labels=list(series), series=series)
 
 
-def _share_view(x: pd.Series, y: pd.Series) -> TargetView:
-    """Per category (its most frequent ones, sorted by name), the share of each class."""
+def _share_view(x: pd.Series, target: tuple[np.ndarray, list[str]]) -> TargetView:
+    """Per category (its most frequent ones, sorted by name), the share of each class
+    (``target``: the class codes and names of :func:`_text_codes`)."""
     rows, labels = _text_codes(x)
-    classes, names = _text_codes(y)
+    classes, names = target
     counts = np.bincount(rows, minlength=len(labels))
     top = np.argsort(-counts, kind="stable")[: _MAX_LEVELS // 2]
     top = top[counts[top] > 0]
@@ -197,44 +220,50 @@ def shifts(train: pd.DataFrame, test: pd.DataFrame, features: list[str]) -> list
         train = train.sample(SHIFT_SAMPLE, random_state=0)
     if len(test) > SHIFT_SAMPLE:
         test = test.sample(SHIFT_SAMPLE, random_state=0)
-    out = []
-    for name in features:
-        a, b = train[name], test[name]
-        if pd.api.types.is_numeric_dtype(a):
-            fa = a.to_numpy(dtype=np.float64, na_value=np.nan)
-            fb = b.to_numpy(dtype=np.float64, na_value=np.nan)
-            finite = fa[np.isfinite(fa)]
-            if finite.size < 2:
-                continue
-            edges = np.unique(np.quantile(finite, np.linspace(0, 1, _SHIFT_BINS + 1)))
-            inner = edges[1:-1]
-            ca = np.bincount(np.searchsorted(inner, finite, side="right"), minlength=len(inner) + 1)
-            fbf = fb[np.isfinite(fb)]
-            cb = np.bincount(np.searchsorted(inner, fbf, side="right"), minlength=len(inner) + 1)
-            labels = [f"≤{e:.3g}" for e in inner] + [f">{inner[-1]:.3g}" if len(inner) else "all"]
-        else:
-            va = a.value_counts(dropna=False)
-            va = va[va > 0]
-            vb = b.value_counts(dropna=False)
-            top = list(va.head(_SHIFT_BINS).index)
-            ca = np.array(
-                [*(int(va.get(t, 0)) for t in top), int(va.sum() - va.head(_SHIFT_BINS).sum())]
-            )
-            cb = np.array([*(int(vb.get(t, 0)) for t in top), 0])
-            cb[-1] = int(vb.sum() - cb[:-1].sum())
-            labels = [*("(missing)" if pd.isna(t) else str(t) for t in top), "(other)"]
-        pa, pb = _shares(ca), _shares(cb)
-        psi = float(np.sum((pa - pb) * np.log(pa / pb)))
-        out.append(
-            Shift(
-                column=name,
-                psi=round(psi, 5),
-                labels=labels,
-                train=[float(v) for v in pa],
-                test=[float(v) for v in pb],
-            )
+    found = map_columns(lambda name: _shift(name, train[name], test[name]), features, len(train))
+    return sorted((s for s in found if s is not None), key=lambda s: -s.psi)
+
+
+def _shift(name: str, a: pd.Series, b: pd.Series) -> Shift | None:
+    if pd.api.types.is_numeric_dtype(a):
+        fa = a.to_numpy(dtype=np.float64, na_value=np.nan)
+        fb = b.to_numpy(dtype=np.float64, na_value=np.nan)
+        finite = fa[np.isfinite(fa)]
+        if finite.size < 2:
+            return None
+        edges = np.unique(np.quantile(finite, np.linspace(0, 1, _SHIFT_BINS + 1)))
+        inner = edges[1:-1]
+        ca = bin_counts(finite, inner)
+        cb = bin_counts(fb[np.isfinite(fb)], inner)
+        labels = [f"≤{e:.3g}" for e in inner] + [f">{inner[-1]:.3g}" if len(inner) else "all"]
+    else:
+        va = a.value_counts(dropna=False)
+        va = va[va > 0]
+        vb = b.value_counts(dropna=False)
+        top = list(va.head(_SHIFT_BINS).index)
+        ca = np.array(
+            [*(int(va.get(t, 0)) for t in top), int(va.sum() - va.head(_SHIFT_BINS).sum())]
         )
-    return sorted(out, key=lambda s: -s.psi)
+        cb = np.array([*(int(vb.get(t, 0)) for t in top), 0])
+        cb[-1] = int(vb.sum() - cb[:-1].sum())
+        labels = [*("(missing)" if pd.isna(t) else str(t) for t in top), "(other)"]
+    pa, pb = _shares(ca), _shares(cb)
+    psi = float(np.sum((pa - pb) * np.log(pa / pb)))
+    return Shift(
+        column=name,
+        psi=round(psi, 5),
+        labels=labels,
+        train=[float(v) for v in pa],
+        test=[float(v) for v in pb],
+    )
+
+
+def bin_counts(values: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """Values per bin between increasing inner edges (a value equal to an edge goes to the
+    bin above it): ``bincount(searchsorted(inner, values, side="right"))``, from one
+    comparison per edge instead of a binary search per value."""
+    at_least = [values.size, *(int(np.count_nonzero(values >= e)) for e in inner), 0]
+    return np.array([at_least[k] - at_least[k + 1] for k in range(len(inner) + 1)])
 
 
 def _shares(counts: np.ndarray) -> np.ndarray:

@@ -7,19 +7,27 @@ patterns, feature against target) use a seeded sample of at most ``SAMPLE`` rows
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
 from tabpipe.data.cleaning import CleaningReport, Finding
-from tabpipe.data.columnwise import map_columns
-from tabpipe.data.quantiles import quantiles
+from tabpipe.data.columnwise import alongside, map_columns
+from tabpipe.data.summary import (
+    BINS,
+    DISTINCT_SAMPLE,
+    NumericSummary,
+    finite_values,
+    histogram_counts,
+    summarise,
+)
 from tabpipe.eda import pairs
 
 SAMPLE = 50_000
-_BINS = 30
+_BINS = BINS
 _TOP = 10
-DISTINCT_SAMPLE = 200_000
 
 
 class Histogram(BaseModel):
@@ -77,8 +85,14 @@ def profile(
     *,
     train: pd.DataFrame | None = None,
     test: pd.DataFrame | None = None,
+    summaries: Mapping[str, NumericSummary] | None = None,
 ) -> Profile:
-    """Profile a cleaned table; with a cleaning report, add target and train/test views."""
+    """Profile a cleaned table; with a cleaning report, add target and train/test views.
+
+    ``summaries`` are statistics of numeric columns of ``frame`` computed earlier (by
+    cleaning, on exactly these rows and values); the other columns are summarised here.
+    """
+    known = summaries or {}
     info = {c.name: c for c in report.columns} if report else {}
     numeric = [
         str(n)
@@ -99,26 +113,40 @@ def profile(
             missing_share=missing / max(len(col), 1),
             distinct=0,
         )
-        stats = _numeric_stats(frame, [name])[name] if name in numbers else _text_stats(col)
+        stats = _numeric_stats(col, known.get(name)) if name in numbers else _text_stats(col)
         return base.model_copy(update=stats)
 
-    columns = map_columns(one, [str(n) for n in frame.columns], len(frame))
-    sample = frame.sample(SAMPLE, random_state=0) if len(frame) > SAMPLE else frame
     features = [c.name for c in report.features()] if report else [str(c) for c in frame.columns]
-    prof = Profile(
-        rows=len(frame),
-        columns=columns,
-        memory_bytes=int(frame.memory_usage(deep=False).sum()),
-        missing_cells=sum(len(frame) - c.count for c in columns),
-        sample_rows=len(sample),
-        pearson=pairs.pearson(sample, [n for n in features if n in numeric]),
-        cramers_v=pairs.cramers_v(sample, [n for n in features if n not in numeric]),
-        missing_patterns=pairs.missing_patterns(sample),
+
+    def sample_views() -> Profile:  # the views drawn from the sample
+        sample = frame.sample(SAMPLE, random_state=0) if len(frame) > SAMPLE else frame
+        return Profile(
+            rows=len(frame),
+            columns=[],
+            sample_rows=len(sample),
+            pearson=pairs.pearson(sample, [n for n in features if n in numeric]),
+            cramers_v=pairs.cramers_v(sample, [n for n in features if n not in numeric]),
+            missing_patterns=pairs.missing_patterns(sample),
+            target_views=pairs.target_views(sample, report)
+            if report is not None and report.has_target and report.target in frame
+            else [],
+        )
+
+    split = train is not None and test is not None and len(train) > 0 and len(test) > 0
+    with alongside(sample_views, len(frame)) as views:  # on its own thread on a large table
+        columns = map_columns(one, [str(n) for n in frame.columns], len(frame))
+        if split and train is not None and test is not None:
+            shifts = pairs.shifts(train, test, [f for f in features if f in train and f in test])
+        drawn = views()
+    prof = drawn.model_copy(
+        update={
+            "columns": columns,
+            "memory_bytes": int(frame.memory_usage(deep=False).sum()),
+            "missing_cells": sum(len(frame) - c.count for c in columns),
+        }
     )
-    if report is not None and report.has_target and report.target in frame:
-        prof.target_views = pairs.target_views(sample, report)
-    if train is not None and test is not None and len(train) and len(test):
-        prof.shifts = pairs.shifts(train, test, [f for f in features if f in train and f in test])
+    if split and train is not None and test is not None:
+        prof.shifts = shifts
         prof.shift_rows = (min(len(train), pairs.SHIFT_SAMPLE), min(len(test), pairs.SHIFT_SAMPLE))
     if numeric and len(frame) > DISTINCT_SAMPLE:
         prof.distinct_sample = DISTINCT_SAMPLE
@@ -126,40 +154,27 @@ def profile(
     return prof
 
 
-def _numeric_stats(frame: pd.DataFrame, names: list[str]) -> dict[str, dict[str, object]]:
-    """Vectorised numpy statistics per numeric column (distinct counts from a sample
-    of at most ``DISTINCT_SAMPLE`` values on large tables)."""
-    out: dict[str, dict[str, object]] = {}
-    for name in names:
-        values = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
-        finite = values[np.isfinite(values)]
-        if finite.size == 0:
-            out[name] = {"distinct": 0}
-            continue
-        n = finite.size
-        mean = float(finite.mean())
-        deviation = finite - mean
-        squares = float(np.dot(deviation, deviation))
-        std = float(np.sqrt(squares / (n - 1))) if n > 1 else 0.0
-        skew = float(np.dot(deviation * deviation, deviation) / n / std**3) if std > 0 else 0.0
-        del deviation
-        low, high = float(finite.min()), float(finite.max())
-        distinct = len(pd.unique(finite[:DISTINCT_SAMPLE]))
-        bars = _histogram(finite, low, high, _BINS)
-        q25, q50, q75 = quantiles(finite, [0.25, 0.5, 0.75])
-        out[name] = {
-            "min": f"{low:.6g}",
-            "max": f"{high:.6g}",
-            "mean": mean,
-            "std": std,
-            "q25": q25,
-            "q50": q50,
-            "q75": q75,
-            "skew": skew,
-            "distinct": distinct,
-            "histogram": bars,
-        }
-    return out
+def _numeric_stats(col: pd.Series, summary: NumericSummary | None) -> dict[str, object]:
+    """The statistics of a numeric column (``summary``: computed earlier on these values)."""
+    if summary is None:
+        values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        finite = finite_values(values)
+        summary = summarise(finite, values.size, int(np.isnan(values).sum()))
+        del finite
+    if summary.minimum is None:
+        return {"distinct": 0}
+    return {
+        "min": f"{summary.minimum:.6g}",
+        "max": f"{summary.maximum:.6g}",
+        "mean": summary.mean,
+        "std": summary.std,
+        "q25": summary.q25,
+        "q50": summary.q50,
+        "q75": summary.q75,
+        "skew": summary.skew,
+        "distinct": summary.distinct_head,
+        "histogram": Histogram(edges=list(summary.edges), counts=list(summary.counts)),
+    }
 
 
 def histogram(values: np.ndarray, bins: int = _BINS) -> Histogram | None:
@@ -167,19 +182,8 @@ def histogram(values: np.ndarray, bins: int = _BINS) -> Histogram | None:
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return None
-    return _histogram(finite, float(finite.min()), float(finite.max()), bins)
-
-
-def _histogram(finite: np.ndarray, low: float, high: float, bins: int) -> Histogram:
-    """:func:`histogram` of finite values whose minimum and maximum are known."""
-    if high - low < bins and low.is_integer() and high.is_integer():
-        offsets = finite - low
-        if np.all(np.mod(offsets[:10_000], 1) == 0) and np.all(np.mod(offsets, 1) == 0):
-            counts = np.bincount(offsets.astype(np.int64))
-            edges = np.arange(low - 0.5, high + 1.0)
-            return Histogram(edges=[float(e) for e in edges], counts=[int(c) for c in counts])
-    counts, edges = np.histogram(finite, bins=bins, range=(low, high if high > low else low + 1))
-    return Histogram(edges=[float(e) for e in edges], counts=[int(c) for c in counts])
+    edges, counts = histogram_counts(finite, float(finite.min()), float(finite.max()), bins)
+    return Histogram(edges=edges, counts=counts)
 
 
 def _text_stats(col: pd.Series) -> dict[str, object]:

@@ -2,38 +2,63 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from tabpipe.config import CleaningSpec, Task
 from tabpipe.data.cleaning.report import Finding, TargetSummary
+from tabpipe.data.quantiles import median, quantiles, sorted_quantiles
 
 _LEAK_SAMPLE = 50_000
 _LEAK_MIN_ROWS = 50
 _FENCE_SAMPLE = 200_000
 _BINS = 20
+_BUCKETS = 1 << 22
+_PREFILTER_ABOVE = 1 << 17
 
 
 def outlier_bounds(values: np.ndarray, spec: CleaningSpec) -> tuple[float, float] | None:
     """Lower and upper fences (IQR or robust z-score); None when the spread is zero."""
-    finite = values[~np.isnan(values)]
+    return fences(values[~np.isnan(values)], spec)
+
+
+def fences(finite: np.ndarray, spec: CleaningSpec) -> tuple[float, float] | None:
+    """:func:`outlier_bounds` of values without NaN (not modified)."""
     if finite.size < 20:
         return None
     if finite.size > _FENCE_SAMPLE:  # fences from evenly spread rows; counts stay exact
         finite = finite[np.linspace(0, finite.size - 1, _FENCE_SAMPLE).astype(np.int64)]
     if spec.outlier_method == "iqr":
         k = spec.outlier_threshold or 3.0
-        q1, q3 = np.quantile(finite, [0.25, 0.75])
+        q1, q3 = quantiles(finite, [0.25, 0.75])  # numpy.quantile's, bit for bit
         spread = q3 - q1
         if spread <= 0:
             return None
         return float(q1 - k * spread), float(q3 + k * spread)
     z = spec.outlier_threshold or 3.5
-    median = float(np.median(finite))
-    mad = float(np.median(np.abs(finite - median))) * 1.4826
+    middle = median(finite)
+    mad = median(np.abs(finite - middle)) * 1.4826
     if mad <= 0:
         return None
-    return median - z * mad, median + z * mad
+    return middle - z * mad, middle + z * mad
+
+
+def repeated(keys: np.ndarray) -> np.ndarray:
+    """Whether each 64-bit key occurs more than once (``duplicated(keep=False)``).
+
+    On many keys, one counting pass over their low bits (well mixed hashes) first finds the
+    keys that can repeat, so the hash table holds only those (a fifth of a million keys).
+    """
+    if keys.size < _PREFILTER_ABOVE:
+        return np.asarray(pd.Series(keys).duplicated(keep=False).to_numpy())
+    buckets = (keys & np.uint64(_BUCKETS - 1)).astype(np.intp)
+    shared = np.flatnonzero(np.bincount(buckets, minlength=_BUCKETS)[buckets] > 1)
+    del buckets
+    out = np.zeros(keys.size, dtype=bool)
+    out[shared] = pd.Series(keys[shared]).duplicated(keep=False).to_numpy()
+    return out
 
 
 def conflicting_rows(feature_hash: np.ndarray, target_hash: np.ndarray) -> np.ndarray:
@@ -54,75 +79,119 @@ def top_share(column: pd.Series) -> float:
     return float(counts.iloc[0] / present) if present else 0.0
 
 
-def leakage_score(x: pd.Series, y: pd.Series, task: Task) -> float | None:
+@dataclass(frozen=True)
+class LeakTarget:
+    """The target of the leakage scores, prepared once for all the features."""
+
+    task: Task
+    #: regression: the target as numbers, and their variance
+    numbers: np.ndarray | None = None
+    variance: float = 0.0
+    #: classification: class codes, their count, the majority-class rate
+    codes: np.ndarray | None = None
+    classes: int = 0
+    baseline: float = 1.0
+
+
+def leak_target(y: pd.Series, task: Task) -> LeakTarget:
+    if task == "regression":
+        numbers = pd.to_numeric(y, errors="coerce").to_numpy(dtype=np.float64)
+        return LeakTarget(task, numbers=numbers, variance=float(np.nanvar(numbers)))
+    codes = np.asarray(pd.factorize(y)[0])
+    return LeakTarget(
+        task,
+        codes=codes,
+        classes=int(codes.max()) + 1 if codes.size else 0,
+        baseline=float(np.bincount(codes).max() / len(codes)) if codes.size else 1.0,
+    )
+
+
+def leakage_score(x: pd.Series, y: pd.Series | LeakTarget, task: Task) -> float | None:
     """How well one feature alone predicts the target (0: not at all, 1: perfectly).
 
     Classification: the purity gain of the target within bins (numbers) or
     categories, over the majority-class rate. Regression: the correlation ratio
     (share of the target's variance explained by the binned feature). Bins hold
     about 20+ rows each on average, so an identifier cannot score by memorising.
+    ``y`` may be prepared once with :func:`leak_target` when many features are scored.
     """
+    target = y if isinstance(y, LeakTarget) else leak_target(y, task)
     if len(x) < _LEAK_MIN_ROWS:
         return None
     groups = _groups(x)
     if groups is None:
         return None
-    if task == "regression":
-        target = pd.to_numeric(y, errors="coerce").to_numpy(dtype=np.float64)
-        total = float(np.nanvar(target))
-        if total <= 0:
+    if target.numbers is not None:
+        if target.variance <= 0:
             return None
-        frame = pd.DataFrame({"g": groups, "y": target})
+        frame = pd.DataFrame({"g": groups, "y": target.numbers})
         means = frame.groupby("g")["y"].transform("mean").to_numpy()
-        return float(max(0.0, 1.0 - np.nanmean((target - means) ** 2) / total))
-    codes = np.asarray(pd.factorize(y)[0])
+        return float(max(0.0, 1.0 - np.nanmean((target.numbers - means) ** 2) / target.variance))
+    codes = target.codes
+    if codes is None or target.baseline >= 1:
+        return None
     ok = (groups >= 0) & (codes >= 0)
-    g, c = groups[ok], codes[ok]
+    g, c = (groups, codes) if ok.all() else (groups[ok], codes[ok])
     k = int(c.max()) + 1 if c.size else 1
     table = np.bincount(g * k + c, minlength=(int(g.max()) + 1 if g.size else 1) * k).reshape(-1, k)
     purity = table.max(axis=1).sum() / max(table.sum(), 1)
-    baseline = np.bincount(codes).max() / len(codes)
-    if baseline >= 1:
-        return None
+    baseline = target.baseline
     score = float(max(0.0, (purity - baseline) / (1 - baseline)))
-    if codes.max() == 1 and pd.api.types.is_numeric_dtype(x):
-        score = max(score, 2 * abs(auc(x.to_numpy(dtype=np.float64, na_value=np.nan), codes) - 0.5))
-    elif codes.max() == 1:  # a category scores by its rate of the second class
+    if target.classes == 2 and pd.api.types.is_numeric_dtype(x):
+        values = x.to_numpy(dtype=np.float64, na_value=np.nan)
+        score = max(score, 2 * abs(auc(values, codes) - 0.5))
+    elif target.classes == 2:  # a category scores by its rate of the second class
         ok = (groups >= 0) & (codes >= 0)
         rates = np.bincount(groups[ok], weights=codes[ok]) / np.maximum(np.bincount(groups[ok]), 1)
         encoded = np.where(groups >= 0, rates[np.clip(groups, 0, None)], np.nan)
-        score = max(score, 2 * abs(auc(encoded[codes >= 0], codes[codes >= 0]) - 0.5))
+        labelled = codes >= 0
+        if not labelled.all():
+            encoded, codes = encoded[labelled], codes[labelled]
+        score = max(score, 2 * abs(auc(encoded, codes) - 0.5))
     return score
 
 
 def auc(values: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve of one score against 0/1 labels (missing scores rank lowest)."""
-    ranks = pd.Series(np.nan_to_num(values, nan=-np.inf)).rank().to_numpy()
+    """Area under the ROC curve of one score against 0/1 labels (missing scores rank lowest).
+
+    The Mann-Whitney count (pairs a positive outranks, ties half) is counted exactly in
+    integers from the sorted negatives, so it equals the rank-sum formula to the bit.
+    """
+    scores = np.nan_to_num(values, nan=-np.inf)
     positive = labels == 1
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    n_pos = int(np.count_nonzero(positive))
+    n_neg = len(labels) - n_pos
     if not n_pos or not n_neg:
         return 0.5
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    negatives = np.sort(scores[~positive])
+    positives = scores[positive]
+    below = np.searchsorted(negatives, positives, side="left")
+    up_to = np.searchsorted(negatives, positives, side="right")
+    twice = 2 * int(below.sum()) + int((up_to - below).sum())  # ties count half
+    return float((twice / 2) / (n_pos * n_neg))
 
 
 def _groups(x: pd.Series) -> np.ndarray | None:
+    """Group codes of the rows (-1: missing): numbers in up to ``_BINS`` quantile bins (or
+    one group per value when there are that few), categories as they are."""
     n = len(x)
     if pd.api.types.is_numeric_dtype(x):
         values = x.to_numpy(dtype=np.float64, na_value=np.nan)
-        finite = values[~np.isnan(values)]
-        if finite.size < 20:
+        present = ~np.isnan(values)
+        if np.count_nonzero(present) < 20:
             return None
+        ordered = np.sort(values[present])
         bins = max(2, min(_BINS, n // 20))
-        if np.unique(finite).size <= bins:
+        if 1 + np.count_nonzero(ordered[1:] != ordered[:-1]) <= bins:
             return np.asarray(pd.factorize(values)[0])
-        edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)))
+        edges = np.unique(sorted_quantiles(ordered, list(np.linspace(0, 1, bins + 1))))
         groups = np.searchsorted(edges[1:-1], values, side="right")
-        groups[np.isnan(values)] = -1
+        groups[~present] = -1
         return groups
     codes, uniques = pd.factorize(x)
     if len(uniques) > max(2, n // 20):
         return None
-    return codes
+    return np.asarray(codes)
 
 
 def leak_sample(n: int) -> np.ndarray | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from tabpipe.data.cleaning.report import ColumnInfo, ColumnKind, Finding, Ledger
 from tabpipe.data.columnwise import map_columns
 from tabpipe.data.quantiles import median
 from tabpipe.data.rules import apply_rules
+from tabpipe.data.summary import NumericSummary, distinct_count, summarise
 from tabpipe.errors import ConfigError
 
 _ID_NAME = re.compile(r"(^|_)(id|key|uuid)$|id$", re.IGNORECASE)
@@ -35,14 +37,29 @@ def decide_columns(
     spec: CleaningSpec,
     decls: Mapping[str, ColumnDeclaration],
     entries: list[LedgerEntry],
-) -> tuple[list[ColumnInfo], list[Finding]]:
+    described: Mapping[str, Described] | None = None,
+) -> tuple[list[ColumnInfo], list[Finding], dict[str, NumericSummary]]:
+    """Each column's role and reason (after the outlier and imputation steps), the findings,
+    and the summaries of the numeric columns whose values those steps left unchanged.
+
+    ``described``: :func:`describe_column` of some columns, done already (by the task that
+    fitted them); the others are described here.
+    """
     names = [str(n) for n in raw.columns]
-    described = map_columns(
-        lambda name: _describe(name, fitted[name], raw[name], keep, name == target, spec),
-        names,
-        len(raw),
-    )
-    infos = dict(zip(names, described, strict=True))
+    done = dict(described or {})
+    todo = [name for name in names if name not in done]
+    for name, item in zip(
+        todo,
+        map_columns(
+            lambda name: describe_column(name, fitted[name], raw[name], keep, name == target, spec),
+            todo,
+            len(raw),
+        ),
+        strict=True,
+    ):
+        done[name] = item
+    infos = {name: done[name][0] for name in names}
+    numbers = {name: n for name in names if (n := done[name][1]) is not None}
     for name, decl in decls.items():
         if name in infos and name != target:
             infos[name] = _declared(infos[name], decl, fitted[name])
@@ -61,22 +78,47 @@ def decide_columns(
                 )
             )
         elif info.role == "feature":
-            _outliers(info, fitted[info.name], keep, spec, entries)
-            _impute(info, fitted[info.name], keep, spec, decls.get(info.name), entries)
-    return list(infos.values()), findings
+            fit = fitted[info.name]
+            before = fit.values
+            _outliers(info, fit, keep, spec, entries, numbers.get(info.name))
+            _impute(info, fit, keep, spec, decls.get(info.name), entries)
+            if fit.values is not before:  # clipped or filled: the summary is of other values
+                numbers.pop(info.name, None)
+    summaries = {name: n.summary for name, n in numbers.items() if n.summary is not None}
+    return list(infos.values()), findings, summaries
 
 
-def _describe(
+@dataclass(frozen=True)
+class ColumnNumbers:
+    """What :func:`describe_column` computed for a numeric column, for the later steps."""
+
+    summary: NumericSummary | None
+    #: outlier fences (None: no spread) and the number of present values outside them
+    fences: tuple[float, float] | None
+    outside: int
+
+
+#: what :func:`describe_column` returns
+Described = tuple[ColumnInfo, "ColumnNumbers | None"]
+
+
+def describe_column(
     name: str, fit: Fitted, raw: pd.Series, keep: np.ndarray, is_target: bool, spec: CleaningSpec
-) -> ColumnInfo:
+) -> Described:
+    """A fitted column's info before the table-wide steps (role, reason, range, categories),
+    and for a numeric column its summary and outlier fences."""
     values = fit.values if keep.all() else fit.values[keep]
-    missing = int(values.isna().sum())
     numeric = fit.rules is not None and fit.rules.kind == "numeric"
     counts = _counts(values) if not numeric else pd.Series([], dtype=np.int64)
-    finite = np.empty(0)
+    finite = np.empty(0)  # the present values (infinities included)
     if numeric:
         floats = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        finite = floats[~np.isnan(floats)]
+        gaps = np.isnan(floats)
+        missing = int(np.count_nonzero(gaps))
+        finite = floats[~gaps] if missing else floats
+        del gaps
+    else:
+        missing = int(values.isna().sum())
     unique = len(counts) if not numeric else _distinct(finite, finite.size == len(values))
     base = {
         "name": name,
@@ -90,35 +132,45 @@ def _describe(
     }
     if is_target:
         kind: ColumnKind = "numeric" if pd.api.types.is_float_dtype(values) else "categorical"
-        return ColumnInfo(**base, kind=kind, role="target")
+        return ColumnInfo(**base, kind=kind, role="target"), None
     present = len(values) - missing
     if unique == 0:
-        return _excluded(base, "empty", "every value is missing")
+        return _excluded(base, "empty", "every value is missing"), None
     if missing / max(len(values), 1) > spec.drop_missing_share:
         return _excluded(
             base,
             "numeric" if numeric else "categorical",
             f"{missing / len(values):.0%} missing, above cleaning.drop_missing_share "
             f"({spec.drop_missing_share:.0%})",
-        )
+        ), None
     if unique == 1:
         return _excluded(
             base, "constant", f"a single value ({values.dropna().iloc[0]!r}) carries no signal"
-        )
+        ), None
     if fit.logical_type == "datetime":  # expanded into calendar features by the builder
-        return ColumnInfo(**base, kind="datetime", role="feature")
+        return ColumnInfo(**base, kind="datetime", role="feature"), None
+    numbers = None
     if numeric:
         if unique == len(values) and _looks_like_id(values, name):
             return _excluded(
                 base, "identifier", "unique integer per row: an identifier, not a feature"
-            )
-        middle = median(finite)
+            ), None
+        low, high = float(finite.min()), float(finite.max())
+        summary = None
+        if np.isfinite(low) and np.isfinite(high):  # the profile's statistics, computed once
+            summary = summarise(finite, len(values), missing)
+        middle = summary.median if summary and summary.median is not None else median(finite)
+        fences = checks.fences(finite, spec)
+        outside = 0
+        if fences is not None:
+            outside = int(np.count_nonzero((finite < fences[0]) | (finite > fences[1])))
+        numbers = ColumnNumbers(summary, fences, outside)
         info = ColumnInfo(
             **base,
             kind="numeric",
             role="feature",
-            minimum=_finite(finite.min()),
-            maximum=_finite(finite.max()),
+            minimum=_finite(low),
+            maximum=_finite(high),
             median=_finite(middle),
         )
         # a value held by more than half the rows is the median: its exact share is the top
@@ -128,14 +180,14 @@ def _describe(
         if unique == present and len(values) > 50:
             return _excluded(
                 base, "identifier", "a different value in every row: an identifier, not a feature"
-            )
+            ), None
         if (
             unique > max(_MAX_CATEGORIES, len(values) // 2)
             or (fit.max_length or 0) > _MAX_TEXT_LENGTH
         ):
             return _excluded(
                 base, "text", f"{unique} distinct strings: free text or high cardinality"
-            )
+            ), None
         categories = sorted(str(v) for v in counts.index)
         info = ColumnInfo(**base, kind="categorical", role="feature", categories=categories)
         share = float(counts.iloc[0]) / float(counts.sum()) if len(counts) else 0.0
@@ -146,8 +198,8 @@ def _describe(
                 "reason": f"near-constant: one value in {share:.1%} of rows "
                 f"(cleaning.near_constant_share {spec.near_constant_share})",
             }
-        )
-    return info
+        ), numbers
+    return info, numbers
 
 
 def _declared(info: ColumnInfo, decl: ColumnDeclaration, fit: Fitted) -> ColumnInfo:
@@ -192,10 +244,11 @@ def _leakage(
     if sample is not None:
         rows = rows[sample]
     y = fitted[target].values.iloc[rows]
+    prepared = checks.leak_target(y, task)  # once for every feature
     forced = {n for n, d in decls.items() if d.role == "feature"}
     candidates = [i for i in infos.values() if i.role == "feature"]
     scores = map_columns(
-        lambda info: checks.leakage_score(fitted[info.name].values.iloc[rows], y, task),
+        lambda info: checks.leakage_score(fitted[info.name].values.iloc[rows], prepared, task),
         candidates,
         len(keep),
     )
@@ -225,7 +278,7 @@ def _leakage(
             )
     if task == "regression":
         numeric = [i.name for i in infos.values() if i.role == "feature" and i.kind == "numeric"]
-        frame = pd.DataFrame({n: fitted[n].values[keep] for n in numeric}, copy=False)
+        frame = pd.DataFrame({n: fitted[n].values.iloc[rows] for n in numeric}, copy=False)
         for a, b in checks.sum_leaks(frame, numeric, y):
             for name in (a, b):
                 if name in forced:
@@ -247,23 +300,35 @@ def _leakage(
 
 
 def _outliers(
-    info: ColumnInfo, fit: Fitted, keep: np.ndarray, spec: CleaningSpec, entries: list[LedgerEntry]
+    info: ColumnInfo,
+    fit: Fitted,
+    keep: np.ndarray,
+    spec: CleaningSpec,
+    entries: list[LedgerEntry],
+    numbers: ColumnNumbers | None = None,
 ) -> None:
+    """Fences, and how many kept values lie outside them (from :func:`describe_column` when it
+    computed them); the policy clips, flags or marks them for removal."""
     if info.kind != "numeric" or fit.rules is None:
         return
-    values = fit.values.to_numpy(dtype=np.float64, na_value=np.nan)
-    bounds = checks.outlier_bounds(values[keep], spec)
+    if numbers is not None:
+        bounds, count = numbers.fences, numbers.outside
+    else:
+        values = fit.values.to_numpy(dtype=np.float64, na_value=np.nan)
+        bounds = checks.outlier_bounds(values[keep], spec)
+        count = 0
+        if bounds is not None:
+            count = int((keep & ((values < bounds[0]) | (values > bounds[1]))).sum())
     if bounds is None:
         return
     low, high = bounds
-    outside = keep & ((values < low) | (values > high))
-    count = int(outside.sum())
     info.outliers = count
     if not count:
         return
     method = f"{spec.outlier_method} fences [{low:.4g}, {high:.4g}]"
     if spec.outliers == "clip":
         fit.rules = fit.rules.model_copy(update={"lower": low, "upper": high})
+        values = fit.values.to_numpy(dtype=np.float64, na_value=np.nan)
         fit.values = pd.Series(
             apply_rules(values, fit.rules), index=fit.values.index, name=fit.values.name
         )
@@ -367,13 +432,11 @@ def _distinct(finite: np.ndarray, complete: bool) -> int:
     identifier checks need it), else from a sample."""
     if finite.size == 0:
         return 0
-    if finite.min() == finite.max():
-        return 1
     if not complete or not np.all(np.mod(finite[:1000], 1) == 0):
         finite = (
             finite[_spread(finite.size, _COUNT_SAMPLE)] if finite.size > _COUNT_SAMPLE else finite
         )
-    return len(pd.unique(finite))
+    return distinct_count(finite)
 
 
 def _spread(n: int, size: int) -> np.ndarray:

@@ -8,13 +8,15 @@ table: nothing is dropped silently.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tabpipe.config import CleaningSpec, ColumnDeclaration, Task, TaskOrAuto
 from tabpipe.data.cleaning import checks
-from tabpipe.data.cleaning.columns import decide_columns
+from tabpipe.data.cleaning.columns import Described, decide_columns, describe_column
 from tabpipe.data.cleaning.infer import Fitted, fit_column
 from tabpipe.data.cleaning.report import (
     CleaningReport,
@@ -27,10 +29,26 @@ from tabpipe.data.cleaning.target import detect_task, prepare_target
 from tabpipe.data.columnwise import map_columns
 from tabpipe.data.contract import ColumnContract, DataContract, apply_declaration
 from tabpipe.data.rules import category_string
+from tabpipe.data.summary import NumericSummary
 from tabpipe.errors import SchemaError
 
 ROW_COLUMN = "__row"
 REASON_COLUMN = "__reason"
+#: rows hashed per task (blocks of a large table are hashed on threads)
+_HASH_BLOCK = 1 << 18
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """What :func:`clean_table` returns."""
+
+    rows: pd.DataFrame
+    #: the removed rows, each with its original position (``__row``) and ``__reason``
+    removed: pd.DataFrame
+    report: CleaningReport
+    #: statistics of numeric columns of ``rows``, computed while cleaning: only of columns
+    #: whose rows and values are exactly those of ``rows`` (the profile reuses them)
+    summaries: dict[str, NumericSummary] = field(default_factory=dict)
 
 
 def clean(
@@ -41,6 +59,18 @@ def clean(
     columns: Mapping[str, ColumnDeclaration] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, CleaningReport]:
     """Return (cleaned rows, removed rows with ``__row`` and ``__reason``, report)."""
+    result = clean_table(frame, target, task, spec, columns)
+    return result.rows, result.removed, result.report
+
+
+def clean_table(
+    frame: pd.DataFrame,
+    target: str | None,
+    task: TaskOrAuto = "auto",
+    spec: CleaningSpec | None = None,
+    columns: Mapping[str, ColumnDeclaration] | None = None,
+) -> Cleaned:
+    """:func:`clean`, with the numeric summaries computed on the way."""
     spec = spec or CleaningSpec()
     decls = dict(columns or {})
     raw = _check_input(frame, target, decls)
@@ -49,42 +79,36 @@ def clean(
     if target is not None:
         fitted[target] = _fit(raw[target], True, spec, decls.get(target))
         entries += fitted[target].entries
-    removed = pd.Series("", index=raw.index, dtype=object)
+    removed = Removals(len(raw))
     resolved: Task = "regression"
     classes: list[str | int | float | bool] | None = None
     summary = TargetSummary()
     findings: list[Finding] = []
     if target is not None:
-        y = fitted[target].values
-        missing_target = y.isna().to_numpy()
-        if missing_target.all():
-            raise SchemaError(
-                f"target column {target!r} has no values; every row is missing it "
-                "(check the column, or the missing-value markers)"
-            )
-        _remove(removed, missing_target, "missing target", entries, target, "target")
-        kept_y = y[~missing_target]
-        resolved = detect_task(kept_y) if task == "auto" else task
-        prepared, classes = prepare_target(kept_y, resolved, target)
-        fitted[target].values = prepared.reindex(raw.index)
-        target_dtype = prepared.dtype
-        summary, findings = checks.target_checks(
-            prepared, resolved, spec, int(missing_target.sum())
+        resolved, classes, target_dtype, summary, findings = _prepare_target(
+            raw, fitted[target], target, task, spec, removed, entries
         )
-    keep = (removed == "").to_numpy()
+    keep = removed.kept.copy()
     every = bool(keep.all())
 
-    def fit_one(name: str) -> Fitted:  # rules are fitted on the rows that are learned from
+    def fit_one(name: str) -> tuple[Fitted, Described]:
+        # rules are fitted on the rows that are learned from; the column is described by the
+        # same task while its values are at hand
         fit = _fit(raw[name] if every else raw.loc[keep, name], False, spec, decls.get(name))
         if not every:
             fit.values = fit.values.reindex(raw.index)
-        return fit
+        return fit, describe_column(name, fit, raw[name], keep, False, spec)
 
     names = [str(n) for n in raw.columns if n != target]
-    for name, fit in zip(names, map_columns(fit_one, names, len(raw)), strict=True):
+    described: dict[str, Described] = {}
+    fits = map_columns(fit_one, names, len(raw), cost=lambda name: _text_cost(raw[name]))
+    for name, (fit, about) in zip(names, fits, strict=True):
         fitted[name] = fit
+        described[name] = about
         entries += fit.entries
-    infos, more = decide_columns(raw, fitted, keep, target, resolved, spec, decls, entries)
+    infos, more, summaries = decide_columns(
+        raw, fitted, keep, target, resolved, spec, decls, entries, described
+    )
     findings += more
     cleaned = pd.DataFrame(  # copy=False: no consolidation copy of the columns into blocks
         {name: _storable(fitted[name].values) for name in raw.columns}, copy=False
@@ -92,7 +116,9 @@ def clean(
     features = [c.name for c in infos if c.role == "feature"]
     duplicates, conflicting = _duplicates(cleaned, keep, features, target, spec, removed, entries)
     _drop_outliers(cleaned, infos, spec, removed, entries)
-    keep = (removed == "").to_numpy()
+    if not np.array_equal(removed.kept, keep):  # rows left after the summaries were computed
+        summaries = {}
+    keep = removed.kept
     if target is not None and not features:
         raise SchemaError(
             "no usable feature columns remain after cleaning; the report lists each column's "
@@ -114,10 +140,78 @@ def clean(
         findings=findings,
     )
     report.contract = build_contract(report, fitted, decls)
-    out = cleaned[keep].reset_index(drop=True)
+    # every row kept: a shallow copy (copy-on-write), not a copy of every column
+    out = cleaned.copy(deep=False) if keep.all() else cleaned[keep].reset_index(drop=True)
     if target is not None:  # back to the prepared dtype (reindexing made integers float)
         out[target] = out[target].astype(target_dtype)
-    return out, _removed_rows(raw, removed), report
+    return Cleaned(out, _removed_rows(raw, removed), report, summaries)
+
+
+class Removals:
+    """Which rows are removed, and why (the first reason that removed each)."""
+
+    def __init__(self, rows: int) -> None:
+        self.kept = np.ones(rows, dtype=bool)
+        self.reasons = np.full(rows, "", dtype=object)
+
+    def remove(
+        self,
+        mask: np.ndarray,
+        reason: str,
+        entries: list[LedgerEntry],
+        column: str | None,
+        step: str,
+    ) -> int:
+        """Remove the rows of ``mask`` not removed yet, with a ledger entry; their count."""
+        new = mask & self.kept
+        count = int(np.count_nonzero(new))
+        if count:
+            self.kept[new] = False
+            self.reasons[new] = reason
+            entries.append(
+                LedgerEntry(
+                    column=column,
+                    step=step,
+                    action="remove_rows",
+                    rows=count,
+                    rows_removed=count,
+                    detail=f"{count} row(s) removed: {reason}; listed in the removed-rows file",
+                )
+            )
+        return count
+
+
+def _text_cost(column: pd.Series) -> float:
+    """Text columns cost the most to clean (factorised, each distinct value parsed)."""
+    numeric = pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+    return 0.0 if numeric or pd.api.types.is_datetime64_any_dtype(column) else 1.0
+
+
+def _prepare_target(
+    raw: pd.DataFrame,
+    fit: Fitted,
+    target: str,
+    task: TaskOrAuto,
+    spec: CleaningSpec,
+    removed: Removals,
+    entries: list[LedgerEntry],
+) -> tuple[Task, list[str | int | float | bool] | None, Any, TargetSummary, list[Finding]]:
+    """Rows without a target removed, the task resolved, the target's values prepared
+    (in ``fit``); the task, the classes, the prepared dtype and the target checks."""
+    y = fit.values
+    missing_target = y.isna().to_numpy()
+    if missing_target.all():
+        raise SchemaError(
+            f"target column {target!r} has no values; every row is missing it "
+            "(check the column, or the missing-value markers)"
+        )
+    removed.remove(missing_target, "missing target", entries, target, "target")
+    kept_y = y[~missing_target] if missing_target.any() else y
+    resolved = detect_task(kept_y) if task == "auto" else task
+    prepared, classes = prepare_target(kept_y, resolved, target)
+    fit.values = prepared.reindex(raw.index)
+    summary, findings = checks.target_checks(prepared, resolved, spec, int(missing_target.sum()))
+    return resolved, classes, prepared.dtype, summary, findings
 
 
 def _check_input(
@@ -159,46 +253,28 @@ def _fit(
     return fitted
 
 
-def _remove(
-    removed: pd.Series,
-    mask: np.ndarray,
-    reason: str,
-    entries: list[LedgerEntry],
-    column: str | None,
-    step: str,
-) -> int:
-    new = mask & (removed == "").to_numpy()
-    count = int(new.sum())
-    if count:
-        removed[new] = reason
-        entries.append(
-            LedgerEntry(
-                column=column,
-                step=step,
-                action="remove_rows",
-                rows=count,
-                rows_removed=count,
-                detail=f"{count} row(s) removed: {reason}; listed in the removed-rows file",
-            )
-        )
-    return count
-
-
 def _duplicates(
     cleaned: pd.DataFrame,
     keep: np.ndarray,
     features: list[str],
     target: str | None,
     spec: CleaningSpec,
-    removed: pd.Series,
+    removed: Removals,
     entries: list[LedgerEntry],
 ) -> tuple[int, int]:
+    """Exact duplicate rows, and rows whose features repeat with another target.
+
+    Equal rows have equal features, so both are looked for only among the rows whose
+    feature hash repeats (one hash table over all rows, then small ones).
+    """
     rows, feature_rows, target_hash = _row_hashes(cleaned, features, target)
+    kept_rows = np.flatnonzero(keep)
+    repeated = kept_rows[checks.repeated(feature_rows[kept_rows])]
     exact = np.zeros(len(cleaned), dtype=bool)
-    exact[keep] = pd.Series(rows[keep]).duplicated().to_numpy()
+    exact[repeated] = pd.Series(rows[repeated]).duplicated().to_numpy()
     count = int(exact.sum())
     if count and spec.duplicates == "drop":
-        _remove(removed, exact, "exact duplicate of an earlier row", entries, None, "duplicates")
+        removed.remove(exact, "exact duplicate of an earlier row", entries, None, "duplicates")
     elif count:
         entries.append(
             LedgerEntry(
@@ -212,12 +288,11 @@ def _duplicates(
     conflicting = 0
     if target is not None:
         clash = np.zeros(len(cleaned), dtype=bool)
-        if features and target_hash is not None:
-            clash[keep] = checks.conflicting_rows(feature_rows[keep], target_hash[keep])
+        if features and target_hash is not None and repeated.size:
+            clash[repeated] = checks.conflicting_rows(feature_rows[repeated], target_hash[repeated])
         conflicting = int(clash.sum())
         if conflicting and spec.conflicting_duplicates == "drop":
-            _remove(
-                removed,
+            removed.remove(
                 clash,
                 "same features as another row, different target",
                 entries,
@@ -267,31 +342,44 @@ def _mix(x: np.ndarray) -> np.ndarray:
 def _row_hashes(
     frame: pd.DataFrame, features: list[str], target: str | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """64-bit row hashes over all columns and over the features (equal rows, equal hashes),
-    and the target's value hashes; one column hash at a time, folded in place."""
-    rows = np.zeros(len(frame), dtype=np.uint64)
-    feature_rows = np.zeros(len(frame), dtype=np.uint64)
+    """64-bit row hashes over the features and over all columns (equal rows, equal hashes),
+    and the target's value hashes. Column hashes are folded in place, the features first
+    (so the hash of the whole row continues from theirs), one block of rows per task."""
+    n = len(frame)
     wanted = set(features)
-    target_hash = None
+    first = [n for n in frame.columns if n in wanted]
+    ordered = first + [n for n in frame.columns if n not in wanted]
+    rows = np.zeros(n, dtype=np.uint64)
+    feature_rows = np.zeros(n, dtype=np.uint64)
+    target_hash = np.zeros(n, dtype=np.uint64) if target is not None else None
     prime = np.uint64(0x100000001B3)
-    with np.errstate(over="ignore"):
-        for name in frame.columns:
-            hashed = _column_hash(frame[name])
-            rows *= prime
-            rows ^= hashed
-            if name in wanted:
-                feature_rows *= prime
-                feature_rows ^= hashed
-            if name == target:
-                target_hash = hashed
-    return _mix(rows), _mix(feature_rows), target_hash
+
+    def block(start: int) -> None:
+        stop = min(start + _HASH_BLOCK, n)
+        out = rows[start:stop]
+        with np.errstate(over="ignore"):
+            for i, name in enumerate(ordered):
+                if i == len(first):
+                    feature_rows[start:stop] = out
+                hashed = _column_hash(frame[name].iloc[start:stop])
+                out *= prime
+                out ^= hashed
+                if name == target and target_hash is not None:
+                    target_hash[start:stop] = hashed
+        if len(ordered) == len(first):
+            feature_rows[start:stop] = out
+        _mix(out)
+        _mix(feature_rows[start:stop])
+
+    map_columns(block, range(0, n, _HASH_BLOCK), n)
+    return rows, feature_rows, target_hash
 
 
 def _drop_outliers(
     cleaned: pd.DataFrame,
     infos: list[ColumnInfo],
     spec: CleaningSpec,
-    removed: pd.Series,
+    removed: Removals,
     entries: list[LedgerEntry],
 ) -> None:
     if spec.outliers != "drop":
@@ -304,7 +392,7 @@ def _drop_outliers(
         low = info.minimum if info.minimum is not None else -np.inf
         high = info.maximum if info.maximum is not None else np.inf
         mask = (values < low) | (values > high)
-        _remove(removed, mask, f"outlier in {info.name!r}", entries, info.name, "outliers")
+        removed.remove(mask, f"outlier in {info.name!r}", entries, info.name, "outliers")
 
 
 def build_contract(
@@ -349,12 +437,12 @@ def _storable(values: pd.Series) -> pd.Series:
     return values
 
 
-def _removed_rows(raw: pd.DataFrame, removed: pd.Series) -> pd.DataFrame:
-    mask = (removed != "").to_numpy()
+def _removed_rows(raw: pd.DataFrame, removed: Removals) -> pd.DataFrame:
+    mask = ~removed.kept
     rows = raw[mask].copy()
     for name in rows.columns:
         if rows[name].dtype == object:
             rows[name] = rows[name].map(category_string).astype(object)
-    rows.insert(0, REASON_COLUMN, removed[mask].to_numpy())
+    rows.insert(0, REASON_COLUMN, removed.reasons[mask])
     rows.insert(0, ROW_COLUMN, np.flatnonzero(mask))
     return rows.reset_index(drop=True)

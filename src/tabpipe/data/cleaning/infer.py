@@ -7,6 +7,7 @@ once per distinct value, not once per row.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from tabpipe.data.rules import (
 )
 
 NUMERIC_SHARE = 0.98
+_THOUSANDS = re.compile(r"\d,\d{3}(?:[.]|$)")
 DATE_SHARE = 0.9
 _EXAMPLES = 5
 
@@ -134,12 +136,21 @@ def _fit_text(
 ) -> Fitted:
     raw_codes, distinct = pd.factorize(column, use_na_sentinel=True)
     codes = np.asarray(raw_codes)
-    uniques = list(distinct)
-    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
-    texts = pd.Series([category_string(u) for u in uniques], dtype=object)
-    stripped = texts.str.strip()
-    folded = stripped.str.casefold()
-    is_marker = folded.isin(markers).to_numpy()
+    uniques = distinct.tolist()  # one conversion, not one scalar at a time
+    present_rows = codes >= 0
+    counts = np.bincount(
+        codes if present_rows.all() else codes[present_rows], minlength=len(uniques)
+    )
+    del present_rows
+    # per distinct value, in plain Python (the pandas string methods cost more per value)
+    text_list = [category_string(u) for u in uniques]  # text: factorising left out missing
+    stripped_list = [t.strip() if t is not None else t for t in text_list]
+    folded_list = [t.casefold() if t is not None else t for t in stripped_list]
+    marker_set = set(markers)
+    is_marker = np.array([f in marker_set for f in folded_list], dtype=bool)
+    texts = pd.Series(text_list, dtype=object)
+    stripped = pd.Series(stripped_list, dtype=object)
+    folded = pd.Series(folded_list, dtype=object)
     entries: list[LedgerEntry] = []
     marker_rows = int(counts[is_marker].sum())
     if marker_rows:
@@ -196,16 +207,18 @@ def _try_numbers(
 ) -> Fitted | None:
     remove, unit = "", None
     if spec.fix_formats:
-        if cand.str.contains(r"\d,\d{3}(?:[.]|$)", regex=True).any():
+        values = cand.tolist()
+        if any(_THOUSANDS.search(v) for v in values):
             remove += ","
-        joined = "\n".join(cand.tolist())  # one scan for all currency symbols
+        joined = "\n".join(values)  # one scan for all currency symbols
         remove += "".join(c for c in CURRENCY_SYMBOLS if c in joined)
-        if cand.str.endswith("%").any():
+        if any(v.endswith("%") for v in values):
             remove += "%"
-        units = cand.map(unit_of)
-        found = units.dropna().unique()
-        if len(found) == 1 and weights[units.notna().to_numpy()].sum() >= 0.5 * weights.sum():
-            unit = str(found[0])
+        units = [unit_of(v) for v in values]
+        found = {u for u in units if u is not None}
+        with_unit = np.array([u is not None for u in units], dtype=bool)
+        if len(found) == 1 and weights[with_unit].sum() >= 0.5 * weights.sum():
+            unit = str(found.pop())
     rules = ColumnRules(kind="numeric", missing_markers=markers, remove_chars=remove, unit=unit)
     cleaned, parsed_ok = _parse_distinct(factors[1], rules)  # each distinct value parsed once
     ok = parsed_ok[present]
@@ -445,7 +458,9 @@ def _take(factors: tuple[np.ndarray, list[Any]], rules: ColumnRules, like: pd.Se
     cleaned = [*(clean_value(v, rules) for v in uniques), clean_value(None, rules)]
     categories = sorted({v for v in cleaned if v is not None})
     position = {v: i for i, v in enumerate(categories)}
-    remap = np.array([-1 if v is None else position[v] for v in cleaned], dtype=np.int64)
+    # codes in the smallest integer type the Categorical keeps (no conversion pass)
+    small = np.int8 if len(categories) < 127 else np.int16 if len(categories) < 32_767 else np.int32
+    remap = np.array([-1 if v is None else position[v] for v in cleaned], dtype=small)
     values = pd.Categorical.from_codes(remap[codes], categories=pd.Index(categories))
     return pd.Series(values, index=like.index, name=like.name)
 

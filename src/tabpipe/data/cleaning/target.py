@@ -48,7 +48,8 @@ def prepare_target(
                 f"{example!r}; set task to binary or multiclass, or fix the values"
             )
         return numeric.astype("float64"), None
-    if y.nunique() < 2:
+    used = _used_categories(y)
+    if (int(used.sum()) if used is not None else y.nunique()) < 2:
         raise SchemaError(
             f"target column {name!r} holds a single class ({y.iloc[0]!r}); a classifier needs "
             "at least two"
@@ -56,12 +57,27 @@ def prepare_target(
     if pd.api.types.is_float_dtype(y) and np.all(np.mod(y.to_numpy(), 1) == 0):
         y = y.astype("int64")
     if isinstance(y.dtype, pd.CategoricalDtype):
-        y = y.cat.remove_unused_categories()
+        if used is None or not used.all():
+            y = y.cat.remove_unused_categories()
         return y, sorted(str(c) for c in y.cat.categories)
     if not pd.api.types.is_numeric_dtype(y):
         y = y.astype(str)
     classes = sorted(y.unique().tolist())
     return y, [c.item() if isinstance(c, np.generic) else c for c in classes]
+
+
+def _used_categories(y: pd.Series) -> np.ndarray | None:
+    """For a categorical column, which of its categories occur (one counting pass instead
+    of pandas' sort of the codes); None for any other column."""
+    if not isinstance(y.dtype, pd.CategoricalDtype):
+        return None
+    codes = y.cat.codes.to_numpy()
+    present = codes >= 0
+    counts = np.bincount(
+        codes if present.all() else codes[present], minlength=len(y.cat.categories)
+    )
+    used: np.ndarray = counts > 0
+    return used
 
 
 def _from_categories(y: pd.Series) -> pd.Series:
