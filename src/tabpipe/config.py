@@ -105,10 +105,11 @@ class SelectionSpec(_Spec):
     interpretable_only: bool = Field(False, description="Only glass-box models (linear).")
     ensemble: bool = Field(True, description="Build a greedy weighted ensemble candidate.")
     bagging: bool = Field(
-        True,
+        False,
         description=(
             "Ensemble members are the averaged fold models of cross-validation (a bag) "
-            "instead of one refit on all rows, while the time budget allows."
+            "instead of one refit on all rows, while the time budget allows. Costs about "
+            "k times the single-row latency of each member; off by default."
         ),
     )
 

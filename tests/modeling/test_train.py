@@ -175,7 +175,8 @@ def test_tuning_on_a_sample_refits_on_every_row():
 def test_ensemble_members_are_the_bags_of_their_cross_validation_fold_models():
     data = prepared("titanic.csv", "Survived")
     kwargs = {"time_budget": 300.0, "max_trials": 5, "models": ("lightgbm", "xgboost", "linear")}
-    models, report, oof = _train(data, **kwargs)
+    bags = data["spec"].selection.model_copy(update={"bagging": True})
+    models, report, oof = _train(data, **kwargs, selection=bags)
     members = next(c for c in report.candidates if c.name == ENSEMBLE).members or {}
     assert members and all(name.endswith(" (bag of 5)") for name in members)
     ensemble = models[ENSEMBLE]
@@ -203,8 +204,7 @@ def test_ensemble_members_are_the_bags_of_their_cross_validation_fold_models():
         diagnose_selected=False,
     )  # fmt: skip
     assert next(r for r in board.rows if r.name == ENSEMBLE).onnx
-    no_bags = data["spec"].selection.model_copy(update={"bagging": False})
-    refitted, plain, _ = _train(data, **kwargs, selection=no_bags)
+    refitted, plain, _ = _train(data, **kwargs)  # the default: refits
     names = next(c for c in plain.candidates if c.name == ENSEMBLE).members or {}
     assert len(refitted[ENSEMBLE].estimators_) == len(names)
     assert not any("bag" in name for name in names)
@@ -212,7 +212,10 @@ def test_ensemble_members_are_the_bags_of_their_cross_validation_fold_models():
 
 @pytest.mark.slow
 def test_a_single_selected_model_is_still_bagged(penguins):
-    models, report, _ = _train(penguins, time_budget=300.0, max_trials=1, models=("linear",))
+    bags = penguins["spec"].selection.model_copy(update={"bagging": True})
+    models, report, _ = _train(
+        penguins, time_budget=300.0, max_trials=1, models=("linear",), selection=bags
+    )
     members = next(c for c in report.candidates if c.name == ENSEMBLE).members
     assert members == {"linear (bag of 5)": 1.0}
     assert len(models[ENSEMBLE].estimators_) == 5
