@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -173,13 +174,37 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, de
 SQLITE_BEGIN = "tabpipe_sqlite_begin"
 
 
+#: How long a new SQLite connection waits for the lock (busy timeout, switch to WAL).
+SQLITE_LOCK_WAIT_S = 30.0
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # the driver issues no BEGIN of its own; _sqlite_begin does
     cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL waits on the lock too
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_LOCK_WAIT_S * 1000)}")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting for other openers of a new database file.
+
+    The switch needs the database to itself, and SQLite answers 'database is locked'
+    at once, without its busy handler, while another connection holds a lock on it;
+    processes opening a new store together would fail. The mode is persistent, so
+    once one of them has switched, the others find it switched."""
+    deadline = time.monotonic() + SQLITE_LOCK_WAIT_S
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
 
 
 def _sqlite_begin(conn: Connection) -> None:
