@@ -159,7 +159,18 @@ def test_a_part_built_in_slices_equals_one_built_at_once_with_flags_per_row(
     records.insert(4, predlog._Record(9.0, "bad", 1, None, None, None, 1.0, None, "http", "boom"))
     whole = predlog.build_table(fresh.name, records, None)
     monkeypatch.setattr(predlog, "SLICE_RECORDS", 3)
+    pauses = []
+    real_pause = predlog._pause
+
+    def counted_pause() -> None:
+        pauses.append(1)
+        real_pause()
+
+    monkeypatch.setattr(predlog, "_pause", counted_pause)
     sliced = predlog.build_table(fresh.name, records, None, yield_gil=True)
+    # the writer hands the GIL back after every column of every slice, not once a slice
+    slices = math.ceil(len(records) / 3)
+    assert len(pauses) >= slices * len(manifest.signature.columns)  # type: ignore[attr-defined]
     assert sliced.schema == whole.schema and sliced.num_rows == whole.num_rows == 31
 
     def rows(table: pa.Table) -> list[dict[str, object]]:
