@@ -217,3 +217,24 @@ def test_batch_flags_are_each_rows_flags_in_column_order(fresh: Served, tmp_path
     assert logged == expected
     assert any(f"missing:{numeric.name}" in f for f in logged)
     assert any(f"range:{numeric.name}" in f for f in logged)
+
+
+def test_the_writer_frees_a_written_part_s_records(fresh: Served, tmp_path: Path) -> None:
+    from tabpipe.serving import predlog
+
+    version, manifest, (feeds, prediction), _ = _scored(fresh, 2)
+    v: Any = version
+    records = [
+        predlog._Record(
+            float(i), f"r{i}", v.version, manifest, feeds, prediction, 1.0, None, "http", None, 2
+        )  # type: ignore[arg-type]
+        for i in range(3 * predlog.SLICE_RECORDS + 5)
+    ]
+    plog = PredictionLog(tmp_path / "log", fresh.name)
+    try:
+        plog._write(records)
+        assert records == []  # emptied a slice at a time, not dropped at once by the caller
+        assert plog.stats.parts == 1 and plog.stats.written_rows == 2 * (3 * 256 + 5)
+        assert pq.read_table(next((tmp_path / "log").glob("part-*.parquet"))).num_rows == 1546
+    finally:
+        plog.close()

@@ -65,6 +65,17 @@ def _go_on() -> None:
 Pause = Callable[[], None]
 
 
+def _release(records: list[_Record]) -> None:
+    """Empty ``records`` a slice at a time, with a pause after each.
+
+    Freeing a part's thousands of records (their arrays, dicts, predictions) at
+    once holds the GIL for milliseconds, as long as building a whole part would.
+    """
+    while records:
+        del records[-SLICE_RECORDS:]
+        _pause()
+
+
 class LogSettings(BaseModel):
     """How the prediction log batches, where its user key comes from, how long parts live."""
 
@@ -307,6 +318,7 @@ class PredictionLog:
                 pending, pending_rows = [], 0
 
     def _write(self, records: list[_Record]) -> None:
+        """Write ``records`` as one part, then empty the list (see :func:`_release`)."""
         if not records:
             return
         try:
@@ -319,6 +331,8 @@ class PredictionLog:
             self.stats.last_error = f"{type(exc).__name__}: {exc}"
             log.error("prediction log: a part could not be written: %s", self.stats.last_error)
             return
+        finally:
+            _release(records)
         self.share(part)
 
     def share(self, part: Path) -> None:
