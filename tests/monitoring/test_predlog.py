@@ -159,7 +159,18 @@ def test_a_part_built_in_slices_equals_one_built_at_once_with_flags_per_row(
     records.insert(4, predlog._Record(9.0, "bad", 1, None, None, None, 1.0, None, "http", "boom"))
     whole = predlog.build_table(fresh.name, records, None)
     monkeypatch.setattr(predlog, "SLICE_RECORDS", 3)
+    pauses = []
+    real_pause = predlog._pause
+
+    def counted_pause() -> None:
+        pauses.append(1)
+        real_pause()
+
+    monkeypatch.setattr(predlog, "_pause", counted_pause)
     sliced = predlog.build_table(fresh.name, records, None, yield_gil=True)
+    # the writer hands the GIL back after every column of every slice, not once a slice
+    slices = math.ceil(len(records) / 3)
+    assert len(pauses) >= slices * len(manifest.signature.columns)  # type: ignore[attr-defined]
     assert sliced.schema == whole.schema and sliced.num_rows == whole.num_rows == 31
 
     def rows(table: pa.Table) -> list[dict[str, object]]:
@@ -206,3 +217,24 @@ def test_batch_flags_are_each_rows_flags_in_column_order(fresh: Served, tmp_path
     assert logged == expected
     assert any(f"missing:{numeric.name}" in f for f in logged)
     assert any(f"range:{numeric.name}" in f for f in logged)
+
+
+def test_the_writer_frees_a_written_part_s_records(fresh: Served, tmp_path: Path) -> None:
+    from tabpipe.serving import predlog
+
+    version, manifest, (feeds, prediction), _ = _scored(fresh, 2)
+    v: Any = version
+    records = [
+        predlog._Record(
+            float(i), f"r{i}", v.version, manifest, feeds, prediction, 1.0, None, "http", None, 2
+        )  # type: ignore[arg-type]
+        for i in range(3 * predlog.SLICE_RECORDS + 5)
+    ]
+    plog = PredictionLog(tmp_path / "log", fresh.name)
+    try:
+        plog._write(records)
+        assert records == []  # emptied a slice at a time, not dropped at once by the caller
+        assert plog.stats.parts == 1 and plog.stats.written_rows == 2 * (3 * 256 + 5)
+        assert pq.read_table(next((tmp_path / "log").glob("part-*.parquet"))).num_rows == 1546
+    finally:
+        plog.close()

@@ -2,9 +2,10 @@
 
 ``configure()`` (called by ``tabpipe serve`` and in every worker) sends the
 ``tabpipe.serving`` loggers to stderr through a :class:`BufferedJsonHandler`:
-lines are gathered and written together every ``FLUSH_SECONDS`` (or once
-``FLUSH_LINES`` wait, at once for a warning or an error, and at exit), so
-the access log costs no system call per request. The access log line
+lines are gathered and written together by a timer thread every
+``FLUSH_SECONDS`` (or as soon as ``FLUSH_LINES`` wait; at once for a warning or
+an error, and at exit), so the access log costs no system call per request
+and the request path never encodes nor writes a batch itself. The access log line
 (:class:`AccessLog`) is formatted directly, without a ``LogRecord``, when it
 goes to that handler; elsewhere (an app embedded in another process) it goes
 through ``logging`` like any record.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import sys
 import threading
 import time
@@ -26,8 +28,10 @@ _quote = json.encoder.encode_basestring_ascii  # the C string encoder json.dumps
 ACCESS_LOGGER = "tabpipe.serving.access"
 #: Buffered lines are written at least this often...
 FLUSH_SECONDS = 0.5
-#: ...or as soon as this many wait.
+#: ...or as soon as this many wait (the timer thread is woken).
 FLUSH_LINES = 512
+#: Lines held at most: past this (the timer thread starved) the caller writes them itself.
+HELD_LINES = 16 * FLUSH_LINES
 #: Writes up to this size to a pipe are never interleaved with another process's (POSIX).
 PIPE_BUF = 4096
 
@@ -73,6 +77,9 @@ class BufferedJsonHandler(logging.Handler):
     """JSON lines to a stream, written in batches by a small timer thread.
 
     A record at WARNING or above is written at once, after the lines before it.
+    ``lock`` guards the held lines only; the write itself is ordered by a second
+    lock, taken before the first is released, so batches leave in order and a
+    request adding a line never waits for a write in progress.
     """
 
     def __init__(self, stream: TextIO, flush_seconds: float = FLUSH_SECONDS) -> None:
@@ -81,6 +88,8 @@ class BufferedJsonHandler(logging.Handler):
         self.setFormatter(JsonFormatter())
         self._lines: list[str] = []
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._writing = threading.Lock()
         self._seconds = flush_seconds
         self._timer: threading.Thread | None = None
         self._pid = -1
@@ -93,7 +102,11 @@ class BufferedJsonHandler(logging.Handler):
         self._timer.start()
 
     def _tick(self) -> None:
-        while not self._stop.wait(self._seconds):
+        while True:
+            self._wake.wait(self._seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             self.flush()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -110,13 +123,26 @@ class BufferedJsonHandler(logging.Handler):
             if self._pid != os.getpid() and not self._closed:
                 self._start_timer()
             self._lines.append(line)
-            if urgent or self._closed or len(self._lines) >= FLUSH_LINES:
+            held = len(self._lines)
+            if urgent or self._closed or held >= HELD_LINES:
                 self._write()
+            elif held == FLUSH_LINES:
+                self._wake.set()
 
     def _write(self) -> None:
+        """Write the held lines; called with ``lock`` held, which it releases meanwhile."""
         if not self._lines:
             return
         lines, self._lines = self._lines, []
+        self._writing.acquire()  # taken before ``lock`` is let go: batches keep their order
+        self.lock.release()  # type: ignore[union-attr]
+        try:
+            self._write_lines(lines)
+        finally:
+            self._writing.release()  # before taking ``lock`` again: no deadlock
+            self.lock.acquire()  # type: ignore[union-attr]
+
+    def _write_lines(self, lines: list[str]) -> None:
         try:
             fd = self.stream.fileno()
         except (AttributeError, OSError, ValueError):  # not a file (a test's capture)
@@ -127,8 +153,8 @@ class BufferedJsonHandler(logging.Handler):
                 self.stream.flush()
                 return
             self.stream.flush()  # what others wrote through the stream goes first
-            for chunk in _chunks(lines):
-                os.write(fd, chunk)
+            for chunk in _chunks(lines, whole=stat.S_ISREG(os.fstat(fd).st_mode)):
+                _write_all(fd, chunk)
         except (OSError, ValueError):  # a closed or broken stream: logging must not fail
             pass
 
@@ -142,28 +168,41 @@ class BufferedJsonHandler(logging.Handler):
             self._closed = True
             self._write()
         self._stop.set()
+        self._wake.set()
         super().close()
 
 
-def _chunks(lines: list[str]) -> list[bytes]:
-    """Whole lines in writes of at most ``PIPE_BUF`` bytes where possible.
+def _chunks(lines: list[str], whole: bool = False) -> list[bytes]:
+    """The lines as bytes: whole lines in writes of at most ``PIPE_BUF`` bytes where possible.
 
     Several worker processes share one stderr; on a pipe (a container's log) a
-    write up to ``PIPE_BUF`` is never interleaved with another process's.
+    write up to ``PIPE_BUF`` is never interleaved with another process's. A
+    regular file (``whole``) takes one write (Linux does not interleave writes to
+    a regular file). The
+    text is encoded and cut by C routines (one join, ``rfind`` per chunk), not a
+    Python loop per line: the timer thread holds the GIL as briefly as it can.
     """
+    data = ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace")
+    if whole or len(data) <= PIPE_BUF:
+        return [data]
     chunks: list[bytes] = []
-    current: list[bytes] = []
-    size = 0
-    for line in lines:
-        data = line.encode("utf-8", "backslashreplace") + b"\n"
-        if current and size + len(data) > PIPE_BUF:
-            chunks.append(b"".join(current))
-            current, size = [], 0
-        current.append(data)
-        size += len(data)
-    if current:
-        chunks.append(b"".join(current))
+    start, size = 0, len(data)
+    while size - start > PIPE_BUF:
+        cut = data.rfind(b"\n", start, start + PIPE_BUF)  # the last line that fits
+        if cut < 0:  # a line longer than PIPE_BUF: written whole, alone
+            cut = data.find(b"\n", start + PIPE_BUF)
+        chunks.append(data[start : cut + 1])
+        start = cut + 1
+    if start < size:
+        chunks.append(data[start:])
     return chunks
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte is written (a write may take only part)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 class AccessLog:

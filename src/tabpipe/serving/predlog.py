@@ -48,6 +48,34 @@ PART_GLOB = "part-*.parquet"
 SLICE_RECORDS = 256
 
 
+def _pause() -> None:
+    """Hand the GIL to the request path if it waits for it (the writer thread's steps).
+
+    A thread that wants the GIL waits for its holder to release it, or for the
+    switch interval (5 ms) to pass: without a release after each short step,
+    the event loop would wait that long whenever the writer holds the GIL.
+    """
+    time.sleep(0)
+
+
+def _go_on() -> None:
+    """No pause (a part built on the caller's own thread)."""
+
+
+Pause = Callable[[], None]
+
+
+def _release(records: list[_Record]) -> None:
+    """Empty ``records`` a slice at a time, with a pause after each.
+
+    Freeing a part's thousands of records (their arrays, dicts, predictions) at
+    once holds the GIL for milliseconds, as long as building a whole part would.
+    """
+    while records:
+        del records[-SLICE_RECORDS:]
+        _pause()
+
+
 class LogSettings(BaseModel):
     """How the prediction log batches, where its user key comes from, how long parts live."""
 
@@ -264,8 +292,12 @@ class PredictionLog:
                 wait = max(0.0, oldest + self.settings.flush_seconds - time.monotonic())
             self._wake.wait(wait)
             self._wake.clear()
+            taken = 0
             while self._buffer:
                 item = self._buffer.popleft()
+                taken += 1
+                if taken % SLICE_RECORDS == 0:
+                    _pause()
                 if isinstance(item, _Marker):
                     self._write(pending)
                     pending, pending_rows = [], 0
@@ -286,6 +318,7 @@ class PredictionLog:
                 pending, pending_rows = [], 0
 
     def _write(self, records: list[_Record]) -> None:
+        """Write ``records`` as one part, then empty the list (see :func:`_release`)."""
         if not records:
             return
         try:
@@ -298,6 +331,8 @@ class PredictionLog:
             self.stats.last_error = f"{type(exc).__name__}: {exc}"
             log.error("prediction log: a part could not be written: %s", self.stats.last_error)
             return
+        finally:
+            _release(records)
         self.share(part)
 
     def share(self, part: Path) -> None:
@@ -401,18 +436,24 @@ def build_table(
     """The Arrow table of ``records``; ``key_name`` is the request column of the user key.
 
     With ``yield_gil`` (the writer thread) the table is built in slices of
-    ``SLICE_RECORDS`` records with a pause between them, so the event loop never
-    waits on this thread for more than a slice's work (about a millisecond) at a time.
+    ``SLICE_RECORDS`` records, each column of a slice as one step, with a pause
+    (:func:`_pause`) after every step: the event loop never waits on this thread
+    for more than one step's work (tens of microseconds) at a time.
     """
+    pause = _pause if yield_gil else _go_on
     if yield_gil and len(records) > SLICE_RECORDS:
         tables = []
         for start in range(0, len(records), SLICE_RECORDS):
-            time.sleep(0)  # hand the GIL to the request path, if it waits for it
-            tables.append(build_table(model, records[start : start + SLICE_RECORDS], key_name))
+            pause()
+            tables.append(_build(model, records[start : start + SLICE_RECORDS], key_name, pause))
         return pa.concat_tables(tables, promote_options="permissive")
+    return _build(model, records, key_name, pause)
+
+
+def _build(model: str, records: list[_Record], key_name: str | None, pause: Pause) -> pa.Table:
     ok = [r for r in records if r.error is None and r.prediction is not None]
     bad = [r for r in records if r.error is not None]
-    tables = [_ok_table(model, group, key_name) for group in _by_version(ok)]
+    tables = [_ok_table(model, group, key_name, pause) for group in _by_version(ok)]
     if bad:
         tables.append(_error_table(model, bad))
     return pa.concat_tables(tables, promote_options="permissive")
@@ -460,11 +501,15 @@ def _error_table(model: str, records: list[_Record]) -> pa.Table:
     return pa.table(cols)
 
 
-def _ok_table(model: str, records: list[_Record], key_name: str | None) -> pa.Table:
+def _ok_table(
+    model: str, records: list[_Record], key_name: str | None, pause: Pause = _go_on
+) -> pa.Table:
+    """The rows of successful requests; ``pause()`` after each column (see :func:`build_table`)."""
     manifest = records[0].manifest
     assert manifest is not None
     n = sum(r.rows for r in records)
     cols = _base_columns(model, records)
+    pause()
     cols["status"] = pa.array(["ok"] * n, pa.string())
     cols["error"] = pa.nulls(n, pa.string())
     if key_name is not None:
@@ -473,6 +518,7 @@ def _ok_table(model: str, records: list[_Record], key_name: str | None) -> pa.Ta
         cols["key_name"] = pa.array([key_name] * n, pa.string())
     flags = _Flags(records, n)
     for spec in manifest.signature.columns:
+        pause()
         values = np.concatenate([r.feeds[spec.name] for r in records if r.feeds]).reshape(-1)
         if spec.kind in ("numeric", "datetime"):  # a datetime is logged as epoch seconds
             numbers = values.astype(np.float64)
@@ -482,12 +528,15 @@ def _ok_table(model: str, records: list[_Record], key_name: str | None) -> pa.Ta
             texts = values.astype(str)
             cols[INPUT_PREFIX + spec.name] = pa.array(texts, pa.string())
             _category_flags(spec.name, texts, spec.categories, flags)
+    pause()
     cols["flags"] = flags.array()
+    pause()
     outputs = [v for r in records for v in (r.prediction.values if r.prediction else [])]
     if manifest.task == "regression":
         cols["prediction"] = pa.array(np.asarray(outputs, dtype=np.float64), from_pandas=True)
     else:
         cols["prediction"] = pa.array([str(v) for v in outputs], pa.string())
+        pause()
         proba = np.vstack(
             [r.prediction.proba for r in records if r.prediction and r.prediction.proba is not None]
         )
