@@ -322,19 +322,20 @@ class _ScalarPlan:
             checked.out_of_range[self.name] = outside
         return out
 
+    def _lookup(self, value: Any) -> tuple[str, bool, np.ndarray] | None:
+        """The remembered entry of a raw value (made on first sight); None: the general path."""
+        kind = type(value)
+        key = value if kind is str else ((kind, value) if kind is int or kind is float else None)
+        found = self.memo.get(key) if key is not None else None
+        if found is None:
+            found = self._remember(key, value)
+        return found
+
     def _texts(self, values: Sequence[Any], checked: Checked, reject: bool) -> np.ndarray | None:
-        memo = self.memo
         if len(values) == 1:  # one row: the remembered feed itself (read-only, shared)
-            value = values[0]
-            kind = type(value)
-            key = (
-                value if kind is str else ((kind, value) if kind is int or kind is float else None)
-            )
-            found = memo.get(key) if key is not None else None
+            found = self._lookup(values[0])
             if found is None:
-                found = self._remember(key, value)
-                if found is None:
-                    return None
+                return None
             if found[1]:
                 if reject:
                     return None
@@ -343,15 +344,9 @@ class _ScalarPlan:
         out = np.empty((len(values), 1), dtype=object)
         unseen = 0
         for i, value in enumerate(values):
-            kind = type(value)
-            key = (
-                value if kind is str else ((kind, value) if kind is int or kind is float else None)
-            )
-            found = memo.get(key) if key is not None else None
+            found = self._lookup(value)
             if found is None:
-                found = self._remember(key, value)
-                if found is None:
-                    return None
+                return None
             if found[1]:
                 if reject:
                     return None
