@@ -29,7 +29,6 @@ class NumericSummary:
 
     size: int
     missing: int
-    count: int
     minimum: float | None = None
     maximum: float | None = None
     mean: float | None = None
@@ -44,6 +43,11 @@ class NumericSummary:
     edges: tuple[float, ...] = ()
     counts: tuple[int, ...] = ()
 
+    @property
+    def count(self) -> int:
+        """The number of present (non-missing) values."""
+        return self.size - self.missing
+
 
 def finite_values(values: np.ndarray) -> np.ndarray:
     """The finite values of a float64 array, in order (a new array)."""
@@ -56,7 +60,7 @@ def summarise(finite: np.ndarray, size: int, missing: int) -> NumericSummary:
     which ``missing`` are NaN); ``finite`` is not modified."""
     n = finite.size
     if n == 0:
-        return NumericSummary(size=size, missing=missing, count=size - missing)
+        return NumericSummary(size=size, missing=missing)
     mean = float(finite.mean())
     deviation = finite - mean
     # einsum, not np.dot: BLAS would hand each product to its own threads (slow next to the
@@ -72,7 +76,6 @@ def summarise(finite: np.ndarray, size: int, missing: int) -> NumericSummary:
     return NumericSummary(
         size=size,
         missing=missing,
-        count=size - missing,
         minimum=low,
         maximum=high,
         mean=mean,
