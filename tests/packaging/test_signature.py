@@ -5,10 +5,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from tabpipe.data.cleaning import clean
 from tabpipe.errors import PayloadTooLargeError, RequestError
-from tabpipe.packaging.signature import MEMO_SIZE, ColumnSpec, Signature, category_text
+from tabpipe.packaging.signature import (
+    MEMO_SIZE,
+    SCALAR_ROWS,
+    ColumnSpec,
+    Signature,
+    category_text,
+)
 
 
 def signature(**kw: object) -> Signature:
@@ -152,3 +160,24 @@ def test_remembered_values_are_bounded() -> None:
         sig.check({"age": [1], "sex": [f"v{i}"]})
     plan = sig.columns[1].scalar
     assert plan is not None and 0 < len(plan.memo) <= MEMO_SIZE
+
+
+def test_texts_cleaning_set_to_missing_are_missing_in_requests() -> None:
+    """A numeric column's learned markers ('V57' in ICD-9 codes): read as missing on the
+    few-rows and the general path; a text training never saw is refused by row."""
+    frame = pd.DataFrame(
+        {"diag": [f"{250 + i / 100:.2f}" for i in range(197)] + ["V57", "V57", "E909"]}
+    )
+    _, _, report = clean(frame.assign(y=np.arange(200) % 2 == 0), "y")
+    rules = report.column("diag").rules
+    sig = Signature(columns=[ColumnSpec(name="diag", kind="numeric", minimum=250.0, rules=rules)])
+    for rows in (1, 3, SCALAR_ROWS + 5):  # the few-rows plan and the general path
+        values = (["250.83", " v57 ", "E909"] * rows)[:rows]
+        checked = sig.check({"diag": values})
+        want = [math.nan if v.strip()[0] in "vE" else float(v) for v in values]
+        np.testing.assert_array_equal(checked.feeds["diag"].reshape(-1), np.float32(want))
+        bad = [*values, "X99"]
+        with pytest.raises(RequestError, match=rf"column 'diag', row {rows}: .*'X99'") as info:
+            sig.check({"diag": bad})
+        assert info.value.field == "diag"
+    assert sig.check({"diag": np.array(["V57", "251"], dtype=object)}).feeds["diag"][1, 0] == 251

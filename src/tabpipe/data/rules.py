@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import Any, Literal, Self
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -58,6 +59,8 @@ class ColumnRules(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     kind: Literal["numeric", "categorical"]
+    #: texts that mean missing, stripped and case-folded: the defaults, the declared ones,
+    #: and for a numeric column the non-number texts training saw and set to missing
     missing_markers: list[str] = list(DEFAULT_MISSING_MARKERS)
     strip: bool = True
     #: categorical: case-folded spelling -> canonical spelling seen in training
@@ -75,6 +78,19 @@ class ColumnRules(BaseModel):
     #: imputed value for a missing one (None: left to the model's own imputer)
     fill_number: float | None = None
     fill_category: str | None = None
+
+    @cached_property
+    def marker_set(self) -> frozenset[str]:
+        """:attr:`missing_markers` as a set: a numeric column may carry up to a thousand
+        learned markers, and every text value at serving is looked up in them."""
+        return frozenset(self.missing_markers)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy, without the cached :attr:`marker_set` (pydantic copies it along, which
+        would go stale when ``update`` changes the markers)."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop("marker_set", None)
+        return copied
 
 
 def apply_rules(values: Sequence[Any] | np.ndarray, rules: ColumnRules) -> np.ndarray:
@@ -147,7 +163,7 @@ def _number(value: Any, rules: ColumnRules) -> Any:
 def parse_number(text: str, rules: ColumnRules) -> float | None:
     """Parse a number written as text; None when it cannot be."""
     stripped = text.strip()
-    if stripped.casefold() in rules.missing_markers:
+    if stripped.casefold() in rules.marker_set:
         return math.nan
     if rules.unit and stripped.endswith(rules.unit):
         stripped = stripped[: -len(rules.unit)].rstrip()
@@ -192,7 +208,7 @@ def _category(value: Any, rules: ColumnRules) -> Any:
     if rules.strip:
         text = text.strip()
     folded = text.casefold()
-    if folded in rules.missing_markers:
+    if folded in rules.marker_set:
         return rules.fill_category
     if rules.boolean_map:
         return rules.boolean_map.get(folded, text)

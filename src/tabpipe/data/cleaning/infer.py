@@ -29,6 +29,8 @@ from tabpipe.data.rules import (
 )
 
 NUMERIC_SHARE = 0.98
+#: Distinct non-number texts of a numeric column kept as missing markers for serving.
+LEARNED_MARKERS = 1000
 _THOUSANDS = re.compile(r"\d,\d{3}(?:[.]|$)")
 DATE_SHARE = 0.9
 _EXAMPLES = 5
@@ -226,11 +228,11 @@ def _try_numbers(
     if share < NUMERIC_SHARE and want is None:
         return None
     changed = int(weights.sum())
-    parsed = _to_float(factors, cleaned, name, entries)
+    parsed, learned = _to_float(factors, cleaned, name, entries)
     fitted = fit_numbers(
         column,
         name,
-        markers,
+        sorted({*markers, *learned}),
         spec,
         decl,
         entries=entries,
@@ -396,6 +398,13 @@ def _parse_distinct(uniques: list[Any], rules: ColumnRules) -> tuple[list[Any], 
     pass, which gives the same correctly rounded doubles as ``float``; every other
     value (markers, units, exotic spaces, anything else) goes through
     :func:`clean_value` itself.
+
+    The Arrow pass tells markers apart with ``ascii_lower`` where :func:`parse_number
+    <tabpipe.data.rules.parse_number>` uses ``casefold``. Both agree on every text the
+    pass can take (ASCII digits, signs, '.', 'e', spaces and the removed characters, none
+    of which folds differently); a text with any other character is no plain number and
+    goes through :func:`clean_value`, which decides whether it is a marker (a learned
+    marker such as 'V57' always does).
     """
     plain = rules.unit is None and not rules.sentinels and rules.fill_number is None
     plain = plain and rules.lower is None and rules.upper is None and len(uniques) > 1000
@@ -429,26 +438,65 @@ def _parse_distinct(uniques: list[Any], rules: ColumnRules) -> tuple[list[Any], 
 
 def _to_float(
     factors: tuple[np.ndarray, list[Any]], cleaned: list[Any], name: str, entries: list[LedgerEntry]
-) -> np.ndarray:
+) -> tuple[np.ndarray, list[str]]:
     """The distinct values as parsed (``cleaned``, by :func:`clean_value`) spread back to the
-    rows; values that are still not numbers become missing."""
+    rows, and the markers learned from the values that are still not numbers.
+
+    Those values become missing here; their texts become missing markers of the column's
+    rules (see :func:`_learned_markers`), so serving reads them as missing too instead of
+    refusing a row like the ones the model was trained on.
+    """
     codes, uniques = factors
     bad = np.array([not isinstance(v, float) for v in cleaned], dtype=bool)
     floats = np.array([*(np.nan if b else v for v, b in zip(cleaned, bad, strict=True)), np.nan])
+    learned: list[str] = []
     if bad.any():
-        rows = int(np.bincount(codes[codes >= 0], minlength=len(uniques))[bad].sum())
+        counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+        learned, seen = _learned_markers(uniques, bad, counts)
         examples = sorted({repr(v) for v, b in zip(uniques, bad, strict=True) if b})[:_EXAMPLES]
         entries.append(
             LedgerEntry(
                 column=name,
                 step="formats",
                 action="unparseable_to_missing",
-                rows=rows,
-                detail=f"values that are not numbers set to missing: {', '.join(examples)}",
+                rows=int(counts[bad].sum()),
+                detail=_unparseable_detail(examples, len(learned), seen),
                 examples=examples,
             )
         )
-    return np.asarray(floats[codes], dtype=np.float64)
+    return np.asarray(floats[codes], dtype=np.float64), learned
+
+
+def _learned_markers(
+    uniques: list[Any], bad: np.ndarray, counts: np.ndarray
+) -> tuple[list[str], int]:
+    """The non-number texts set to missing, as missing markers (sorted), and how many
+    distinct ones there were.
+
+    Keyed as :func:`~tabpipe.data.rules.parse_number` compares them (stripped and
+    case-folded), so spellings that fold together are one marker. Only the
+    :data:`LEARNED_MARKERS` most frequent are kept: a column with much stray text would
+    otherwise carry an unbounded list into every bundle (the rest stay refused at serving).
+    A value that is no text (a boolean) is not kept: serving refuses it by its type.
+    """
+    weight: dict[str, int] = {}
+    for value, is_bad, count in zip(uniques, bad, counts, strict=True):
+        if is_bad and isinstance(value, str):
+            key = value.strip().casefold()
+            weight[key] = weight.get(key, 0) + int(count)
+    ranked = sorted(weight, key=lambda k: (-weight[k], k))  # ties: the same order every run
+    return sorted(ranked[:LEARNED_MARKERS]), len(weight)
+
+
+def _unparseable_detail(examples: list[str], kept: int, seen: int) -> str:
+    """The ledger's words for values set to missing, and what serving does with them."""
+    detail = f"values that are not numbers set to missing: {', '.join(examples)}"
+    if kept == seen:
+        return detail + "; these texts are also treated as missing at predict time"
+    return detail + (
+        f"; the {kept:,} most frequent of {seen:,} distinct texts are also treated as missing"
+        f" at predict time (the other {seen - kept:,} are refused there)"
+    )
 
 
 def _take(factors: tuple[np.ndarray, list[Any]], rules: ColumnRules, like: pd.Series) -> pd.Series:
