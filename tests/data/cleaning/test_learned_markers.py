@@ -1,9 +1,10 @@
 """Texts a numeric column sets to missing in training are missing at serving too.
 
-Cleaning judges a column numeric when nearly all its values parse (ICD-9 codes like
-250.83 next to a few 'V57' and 'E909'); the texts it set to missing become learned
-missing markers, so a request holding one is read as training read it, while a text
-training never saw is still refused.
+Cleaning judges a column numeric when nearly all its values parse (lab results next to
+a few 'pending' and 'Lab error'); the texts it set to missing become learned missing
+markers, so a request holding one is read as training read it, while a text training
+never saw is still refused. Strays shaped like codes ('V57', 'E909' among ICD-9 codes)
+make the column categorical instead.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ RAW = Path(__file__).parents[1] / "raw"
 
 
 def codes_frame(rows: int = 300) -> pd.DataFrame:
-    """A text column of numbers with a few repeated non-number codes (about 1.3%)."""
+    """A text column of numbers with a few repeated non-number texts (about 1.3%)."""
     numbers = [f"{250 + (i % 97) / 100:.2f}" for i in range(rows)]
-    numbers[10] = numbers[50] = numbers[90] = "V57"
-    numbers[130] = "E909"
+    numbers[10] = numbers[50] = numbers[90] = "pending"
+    numbers[130] = "Lab error"
     return pd.DataFrame({"diag": numbers, "y": np.arange(rows) % 2 == 0})
 
 
@@ -46,19 +47,19 @@ def test_texts_set_to_missing_become_markers_serving_replays() -> None:
     assert info.kind == "numeric" and info.rules is not None
     assert cleaned["diag"].isna().sum() == 4
     rules = info.rules
-    assert {"v57", "e909"} <= set(rules.missing_markers)
+    assert {"pending", "lab error"} <= set(rules.missing_markers)
     assert set(DEFAULT_MISSING_MARKERS) <= set(rules.missing_markers)
-    assert math.isnan(clean_value("V57", rules))
-    assert math.isnan(clean_value(" v57 ", rules))
-    assert math.isnan(clean_value("e909", rules))
-    assert clean_value("X99", rules) == "X99"  # never seen: left for the caller to refuse
+    assert math.isnan(clean_value("pending", rules))
+    assert math.isnan(clean_value(" PENDING ", rules))
+    assert math.isnan(clean_value("lab error", rules))
+    assert clean_value("broken", rules) == "broken"  # never seen: left for the caller to refuse
     assert clean_value("250.83", rules) == 250.83
     [detail] = unparseable(report, "diag")
-    assert "'V57'" in detail and "also treated as missing at predict time" in detail
+    assert "'pending'" in detail and "also treated as missing at predict time" in detail
 
 
 def test_columns_without_stray_text_keep_the_default_markers() -> None:
-    frame = codes_frame().assign(diag=lambda f: f["diag"].where(~f["diag"].str[0].isin(["V", "E"])))
+    frame = codes_frame().assign(diag=lambda f: f["diag"].where(f["diag"].str[0].str.isdigit()))
     _, _, report = clean(frame, "y")
     rules = report.column("diag").rules
     assert rules is not None and rules.missing_markers == sorted(DEFAULT_MISSING_MARKERS)
@@ -68,12 +69,12 @@ def test_columns_without_stray_text_keep_the_default_markers() -> None:
 def test_learned_markers_are_bounded_by_frequency(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(infer, "LEARNED_MARKERS", 2)
     frame = codes_frame(400)
-    frame.loc[200:203, "diag"] = ["Z1", "Z1", "z1 ", "Q7"]  # 'Z1' thrice once folded
+    frame.loc[200:203, "diag"] = ["tbd", "TBD", "tbd ", "void"]  # 'tbd' thrice once folded
     _, _, report = clean(frame, "y")
     rules = report.column("diag").rules
     assert rules is not None
-    assert set(rules.missing_markers) - set(DEFAULT_MISSING_MARKERS) == {"v57", "z1"}
-    assert clean_value("Q7", rules) == "Q7"  # beyond the cap: refused at serving
+    assert set(rules.missing_markers) - set(DEFAULT_MISSING_MARKERS) == {"pending", "tbd"}
+    assert clean_value("void", rules) == "void"  # beyond the cap: refused at serving
     [detail] = unparseable(report, "diag")
     assert "the 2 most frequent of 4 distinct texts" in detail
     assert "the other 2 are refused" in detail
@@ -97,20 +98,25 @@ def test_model_copy_does_not_keep_a_stale_marker_set() -> None:
     assert learned == ColumnRules(kind="numeric", missing_markers=learned.missing_markers)
 
 
-def test_diabetes_icd9_codes_clean_and_score_alike() -> None:
-    """The UCI diabetes data: 'V57' in diag_1 is missing in training and in a request."""
+def test_stray_codes_make_a_column_of_codes_categorical() -> None:
+    """The UCI diabetes data: diag_1 is ICD-9 codes, nearly all numbers (250.83) with a
+    few 'V57' and 'E909'. It is a column of codes: categorical, so a code training never
+    saw ('V51') is an unseen category at serving, not a refused number."""
     raw = pd.read_csv(RAW / "diabetic_data-head.csv.gz", nrows=3000)
     raw = raw.drop(columns=["encounter_id", "patient_nbr"])
+    assert pd.to_numeric(raw["diag_1"], errors="coerce").notna().mean() > 0.98
     cleaned, _, report = clean(raw, "readmitted")
-    rules = report.column("diag_1").rules
-    assert rules is not None and rules.kind == "numeric" and "v57" in rules.missing_markers
+    info = report.column("diag_1")
+    assert info.kind == "categorical"
     coded = raw["diag_1"].astype(str).str.match(r"^[VE]\d")
-    assert coded.any() and cleaned.loc[coded, "diag_1"].isna().all()
-    signature = Signature(columns=[ColumnSpec(name="diag_1", kind="numeric", rules=rules)])
-    row = int(np.flatnonzero(coded)[0])
-    one = signature.check({"diag_1": [raw["diag_1"].iloc[row]]})
-    assert math.isnan(float(one.feeds["diag_1"][0, 0]))
-    every = signature.check({"diag_1": raw["diag_1"].tolist()})
-    assert np.isnan(every.feeds["diag_1"][coded.to_numpy(), 0]).all()
-    with pytest.raises(RequestError, match=r"column 'diag_1', row 1: expected a number, got 'X99'"):
-        signature.check({"diag_1": ["250.83", "X99"]})
+    assert coded.any() and cleaned.loc[coded, "diag_1"].notna().all()
+    signature = Signature(columns=[ColumnSpec(name="diag_1", kind="categorical", rules=info.rules)])
+    checked = signature.check({"diag_1": ["V57", "V51", "250.83"]})
+    assert checked.feeds["diag_1"].shape == (3, 1)
+
+
+def test_a_single_code_shaped_stray_is_still_a_stray() -> None:
+    frame = codes_frame()
+    frame.loc[130, "diag"] = "V57"  # one code-shaped text beside 'pending': a typo, not codes
+    _, _, report = clean(frame, "y")
+    assert report.column("diag").kind == "numeric"

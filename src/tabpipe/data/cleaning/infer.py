@@ -32,6 +32,8 @@ NUMERIC_SHARE = 0.98
 #: Distinct non-number texts of a numeric column kept as missing markers for serving.
 LEARNED_MARKERS = 1000
 _THOUSANDS = re.compile(r"\d,\d{3}(?:[.]|$)")
+#: A text shaped like a code: a letter prefix and digits (ICD-9's 'V57', 'E909').
+_CODE = re.compile(r"^[A-Za-z]{1,3}\d+(?:\.\d+)?$")
 DATE_SHARE = 0.9
 _EXAMPLES = 5
 
@@ -225,7 +227,7 @@ def _try_numbers(
     cleaned, parsed_ok = _parse_distinct(factors[1], rules)  # each distinct value parsed once
     ok = parsed_ok[present]
     share = weights[ok].sum() / max(weights.sum(), 1)
-    if share < NUMERIC_SHARE and want is None:
+    if want is None and (share < NUMERIC_SHARE or _holds_codes(factors[1], parsed_ok)):
         return None
     changed = int(weights.sum())
     parsed, learned = _to_float(factors, cleaned, name, entries)
@@ -389,6 +391,19 @@ def _fit_categories(
 
 
 _PLAIN_NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+
+
+def _holds_codes(uniques: list[Any], parsed_ok: np.ndarray) -> bool:
+    """Whether the texts that are not numbers are codes (two or more distinct, shaped like
+    'V57'): then the column is one of codes, its numbers codes too ('250.83' names a
+    diagnosis, it is not a quantity), and it is categorical. The strays of a numeric column
+    are markers or typos ('n.a.', '12..5'), which become missing instead."""
+    codes = {
+        u.strip()
+        for u, ok in zip(uniques, parsed_ok, strict=True)
+        if not ok and isinstance(u, str) and _CODE.match(u.strip())
+    }
+    return len(codes) >= 2
 
 
 def _parse_distinct(uniques: list[Any], rules: ColumnRules) -> tuple[list[Any], np.ndarray]:
