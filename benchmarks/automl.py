@@ -211,7 +211,7 @@ def prepare(ds: Dataset, folder: Path) -> tuple[Path, Path, pd.DataFrame]:
     if ds.task == "regression":
         frame[ds.target] = frame[ds.target].astype(float)
     else:
-        frame[ds.target] = frame[ds.target].map(lambda v: str(v).strip().rstrip("."))
+        frame[ds.target] = frame[ds.target].map(_label)
     stratify = frame[ds.target] if ds.task != "regression" else None
     train, test = train_test_split(frame, test_size=0.2, random_state=0, stratify=stratify)
     train_path, test_path = folder / "train.csv", folder / "test.csv"
@@ -219,6 +219,15 @@ def prepare(ds: Dataset, folder: Path) -> tuple[Path, Path, pd.DataFrame]:
     test.to_csv(test_path, index=False)
     # score against the labels exactly as every system reads them back
     return train_path, test_path, pd.read_csv(test_path)
+
+
+def _label(value: object) -> str:
+    """A class label as text, written the way every system reads it back: whole numbers
+    without '.0' (a float column of classes 1.0, 2.0 is read back as 1, 2 by some systems
+    and as 1.0, 2.0 by others; as '1', '2' by all), and without a trailing period."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip().rstrip(".")
 
 
 def python_of(system: str) -> str:
