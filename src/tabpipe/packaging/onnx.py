@@ -1,6 +1,7 @@
 """Conversion of a fitted pipeline (or weighted ensemble of pipelines) to one ONNX graph.
 
-Converters: scikit-learn's own through skl2onnx, LightGBM and XGBoost through onnxmltools,
+Converters: scikit-learn's own through skl2onnx (random forests and extra trees through
+the vectorized :mod:`tabpipe.packaging.onnx_forest`), LightGBM and XGBoost through onnxmltools,
 CatBoost through its own ONNX export (embedded as a node of the skl2onnx graph), and
 tabpipe's transformers (:mod:`tabpipe.features.converters`). A
 :class:`~tabpipe.modeling.ensemble.WeightedEnsembleClassifier` (or regressor) becomes one
@@ -115,9 +116,11 @@ def _register_converters() -> None:
     convert_lightgbm = _convert_lightgbm
 
     from tabpipe.features import converters, impute
+    from tabpipe.packaging import onnx_forest
 
     converters.register()
     impute.register()
+    onnx_forest.register()
     classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
     update_registered_converter(
         LGBMClassifier,
@@ -215,11 +218,15 @@ def _input_types(signature: Signature) -> list[tuple[str, Any]]:
 
 def _convert_pipeline(pipeline: Any, signature: Signature, classifier: bool) -> onnx.ModelProto:
     options = {id(pipeline.steps[-1][1]): {"zipmap": False}} if classifier else None
-    model: onnx.ModelProto = convert_sklearn(
-        pipeline,
-        initial_types=_input_types(signature),
-        options=options,
-        target_opset=TARGET_OPSET,
+    from tabpipe.packaging.onnx_forest import deferred
+
+    model = deferred(
+        lambda: convert_sklearn(
+            pipeline,
+            initial_types=_input_types(signature),
+            options=options,
+            target_opset=TARGET_OPSET,
+        )
     )
     _restore_input_names(model, signature.names)
     return model
