@@ -213,10 +213,12 @@ def _ask(
     trial = study.ask()
     params = FAMILIES[fam].space(trial)
     first = not log.results
+    end = time.time() + budget.seconds - budget.reserve - budget.elapsed
     guard = Guard(
         greater=greater,
         thresholds=() if first else _prune_thresholds(study, len(ctx.folds)),
-        deadline=None if first else time.time() + budget.seconds - budget.reserve - budget.elapsed,
+        deadline=None if first else end,
+        time_cut=end,
     )
     task = TrialTask(trial_id=log.asked, family=fam, params=params, guard=guard)
     log.asked += 1
@@ -244,6 +246,12 @@ def _record(
     if outcome.result is not None:
         study.tell(trial, outcome.result.score)
         log.results.append(outcome.result)
+        if outcome.result.cut_folds:
+            log.notes.append(
+                f"{fam} trial {task.trial_id}: boosting stopped by the time budget in "
+                f"{outcome.result.cut_folds} fold(s) ({outcome.result.rounds} rounds); "
+                "a larger budget or tuning_sample_rows gives it room"
+            )
     elif outcome.aborted is not None:
         study.tell(trial, state=state.PRUNED)
         log.pruned += 1
@@ -263,12 +271,17 @@ class Guard:
 
     ``thresholds[i]`` is the median running score of the study's completed trials
     after fold ``i`` (Optuna's median rule, ``None`` where it does not apply yet);
-    ``deadline`` is the wall-clock time (epoch seconds) when the budget runs out.
+    ``deadline`` is the wall-clock time (epoch seconds) when the budget runs out; a trial
+    past it stops between folds. ``time_cut`` is the same time for the boosting inside a
+    fold (:class:`~tabpipe.modeling.fit.TimeCut`): the first trial has no deadline (the
+    search needs one result) but is cut, so on data too large for the budget it ends in
+    time with fewer rounds.
     """
 
     greater: bool
     thresholds: tuple[float | None, ...] = ()
     deadline: float | None = None
+    time_cut: float | None = None
 
     def check(self, step: int, running: list[float]) -> None:
         """Raise :class:`TrialAborted` when the trial should stop after fold ``step``."""
@@ -310,7 +323,9 @@ def run_trial(ctx: FitContext, task: TrialTask) -> TrialOutcome:
         task.guard.check(i, running)
 
     try:
-        result = cross_validate(ctx, task.trial_id, task.family, task.params, after_fold)
+        result = cross_validate(
+            ctx, task.trial_id, task.family, task.params, after_fold, task.guard.time_cut
+        )
     except TrialAborted as stop:
         return TrialOutcome(intermediate=running, aborted=stop.reason)
     except Exception as exc:  # a family's library may fail in many ways; the run goes on
@@ -369,7 +384,6 @@ def _reserve(log: SearchLog, budget: Budget, share: float) -> float:
         return share * budget.seconds
     per_family: dict[str, float] = {}
     for r in log.results:
-        per_family[r.family] = max(per_family.get(r.family, 0.0), r.seconds)
-    folds = max(1, len(log.results[0].fold_scores))
-    refits = sum(s / folds * 1.4 for s in per_family.values())
+        per_family[r.family] = max(per_family.get(r.family, 0.0), r.fold_seconds)
+    refits = sum(s * 1.4 for s in per_family.values())
     return max(share * budget.seconds, refits * 1.6)

@@ -132,6 +132,7 @@ def train_candidates(
         seed=spec.seed,
         n_jobs=spec.n_jobs if len(train) >= PARALLEL_ROWS else 1,
         n_classes=n_classes,
+        fold_workers=_fold_workers(len(train), spec),
     )
     rows = tuning_rows(y, report.task, spec)
     tuning_frame = train if rows is None else train.iloc[rows].reset_index(drop=True)
@@ -140,6 +141,7 @@ def train_candidates(
         ctx if rows is None else ctx.subset(rows),
         folds=folds,
         n_jobs=spec.n_jobs if len(tuning_frame) >= PARALLEL_ROWS else 1,
+        fold_workers=_fold_workers(len(tuning_frame), spec),
     )
     if rows is not None:
         scheme += f" on a sample of {len(rows)} of {len(train)} rows"
@@ -194,6 +196,14 @@ def train_candidates(
         elapsed_seconds=budget.elapsed,
     )
     return models, training, _oof_frame(oof, tune.y, report.task)
+
+
+def _fold_workers(rows: int, spec: PipelineSpec) -> int:
+    """Folds fitted side by side: below :data:`PARALLEL_ROWS` each fit gets one thread and
+    the spec's cores go to folds instead; a Ray trial keeps to the CPUs it reserved."""
+    if rows >= PARALLEL_ROWS or spec.engine.kind != "local":
+        return 1
+    return spec.n_jobs
 
 
 def trial_cap(spec: PipelineSpec) -> int:
@@ -271,7 +281,7 @@ def _refit_family_bests(
     models: dict[str, Any] = {}
     candidates: list[CandidateResult] = []
     for r in _best_per_family(log, greater):
-        estimate = r.seconds / max(1, len(r.fold_scores)) * 1.4
+        estimate = r.fold_seconds * 1.4
         base = {
             "name": r.family,
             "family": r.family,
@@ -368,7 +378,7 @@ def _add_ensemble(
             members.append((f"{name} (bag of {k})", w, fit_bag(tune, r)))
         elif r.trial_id in fitted:
             members.append((name, w, [models[name]]))
-        elif budget.elapsed + r.seconds / k * 1.4 <= budget.seconds * 1.05:
+        elif budget.elapsed + r.fold_seconds * 1.4 <= budget.seconds * 1.05:
             members.append((name, w, [refit(ctx, r)]))
         else:
             continue

@@ -19,7 +19,6 @@ import pytest
 from tabpipe.data.cleaning import CleaningReport, clean, infer
 from tabpipe.data.cleaning.infer import _parse_distinct
 from tabpipe.data.rules import DEFAULT_MISSING_MARKERS, ColumnRules, clean_value
-from tabpipe.errors import RequestError
 from tabpipe.packaging.signature import ColumnSpec, Signature
 
 RAW = Path(__file__).parents[1] / "raw"
