@@ -180,4 +180,6 @@ def test_texts_cleaning_set_to_missing_are_missing_in_requests() -> None:
         with pytest.raises(RequestError, match=rf"column 'diag', row {rows}: .*'broken'") as info:
             sig.check({"diag": bad})
         assert info.value.field == "diag"
-    assert sig.check({"diag": np.array(["pending", "251"], dtype=object)}).feeds["diag"][1, 0] == 251
+    assert (
+        sig.check({"diag": np.array(["pending", "251"], dtype=object)}).feeds["diag"][1, 0] == 251
+    )
