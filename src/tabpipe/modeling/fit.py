@@ -186,10 +186,10 @@ def _in_fold_order(
 
     With ``ctx.fold_workers`` above one, that many folds of a :data:`FOLD_PARALLEL` family
     run at once on threads (the libraries release the interpreter lock while they fit);
-    closing the generator early
-    (a pruned trial) waits only for the folds already started. Each fold's result does
-    not depend on the others, so the output is the same either way. The native thread
-    limit is set here, once, not inside the fold threads (it is process-wide state).
+    closing the generator early (a pruned trial) waits only for the folds already
+    started. Each fold's result does not depend on the others, so the output is the
+    same either way. The BLAS thread limit is process-wide, so it is set here, once;
+    OpenMP's is per thread, so each fold thread sets its own.
     """
     workers = min(ctx.fold_workers, len(ctx.folds)) if family in FOLD_PARALLEL else 1
     rounds = -(-len(ctx.folds) // max(1, workers))
@@ -207,7 +207,6 @@ def _in_fold_order(
             return
 
         def limited(tr: np.ndarray, va: np.ndarray, cut: float | None) -> T:
-            # OpenMP's thread count is per calling thread: each fold thread sets its own
             with threadpool_limits(ctx.n_jobs, user_api="openmp"):
                 return fit(tr, va, cut)
 
@@ -272,9 +271,9 @@ class TimeCut:
     """Stops a boosting fit between rounds once the clock passes ``stop_at`` (epoch
     seconds), after at least :data:`MIN_ROUNDS`; the model keeps the rounds it has.
 
-    LightGBM calls it as a callback function, CatBoost calls ``after_iteration``, and
-    XGBoost gets :meth:`for_xgboost`. Whether a fit was cut depends on the machine's speed, so a cut
-    trial is not reproducible; the search notes it.
+    LightGBM calls it as a callback function, CatBoost calls ``after_iteration`` and
+    XGBoost gets :meth:`for_xgboost`. Whether a fit was cut depends on the machine's
+    speed, so a cut trial is not reproducible; the search notes it.
     """
 
     MIN_ROUNDS = 10
