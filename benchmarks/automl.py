@@ -318,10 +318,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.table:
         saved: list[dict[str, object]] = json.loads(args.table.read_text())
-        for (_, name), group in pd.DataFrame(saved).groupby(["budget", "dataset"], sort=False):
-            rows = [
-                r for r in saved if r["dataset"] == name and r["budget"] == group["budget"].iloc[0]
-            ]
+        for budget, name in dict.fromkeys((r["budget"], r["dataset"]) for r in saved):
+            rows = [r for r in saved if (r["budget"], r["dataset"]) == (budget, name)]
             rank(rows, DATASETS[str(name)].task)
         print(table(saved))
         return

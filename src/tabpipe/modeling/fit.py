@@ -111,7 +111,7 @@ def cross_validate(
     spent = 0.0
     cut_folds = 0
     fits = _in_fold_order(
-        ctx, family, lambda tr, va, cut: _timed_fold(ctx, family, params, tr, va, cut), time_cut
+        ctx, family, lambda _, tr, va, cut: _timed_fold(ctx, family, params, tr, va, cut), time_cut
     )
     with closing(fits):  # a pruned trial waits only for the folds already running
         for i, ((_, va), (out, best, seconds, cut)) in enumerate(
@@ -162,12 +162,11 @@ def fit_bag(ctx: FitContext, result: TrialResult) -> list[Pipeline]:
     for the averaged bag, unlike for one refit on all rows.
     """
     rounds: list[int | None] = list(result.fold_rounds) or [None] * len(ctx.folds)
-    by_fold = {id(tr): r for (tr, _), r in zip(ctx.folds, rounds, strict=True)}
     with closing(
         _in_fold_order(
             ctx,
             result.family,
-            lambda tr, _va, _cut: _fit_rows(ctx, result.family, result.params, tr, by_fold[id(tr)]),
+            lambda i, tr, _va, _cut: _fit_rows(ctx, result.family, result.params, tr, rounds[i]),
         )
     ) as fits:
         return list(fits)
@@ -176,10 +175,10 @@ def fit_bag(ctx: FitContext, result: TrialResult) -> list[Pipeline]:
 def _in_fold_order(
     ctx: FitContext,
     family: Family,
-    fit: Callable[[np.ndarray, np.ndarray, float | None], T],
+    fit: Callable[[int, np.ndarray, np.ndarray, float | None], T],
     time_cut: float | None = None,
 ) -> Generator[T, None, None]:
-    """``fit(train_rows, valid_rows, stop_at)`` of every fold, yielded in fold order.
+    """``fit(fold, train_rows, valid_rows, stop_at)`` of every fold, yielded in fold order.
 
     ``stop_at`` shares the time left before ``time_cut`` evenly among the rounds of
     folds still to run (``None`` without a cut).
@@ -203,18 +202,20 @@ def _in_fold_order(
     with threadpool_limits(ctx.n_jobs):
         if workers <= 1:
             for i, (tr, va) in enumerate(ctx.folds):
-                yield fit(tr, va, stop_at(i))
+                yield fit(i, tr, va, stop_at(i))
             return
 
-        def limited(tr: np.ndarray, va: np.ndarray, cut: float | None) -> T:
+        def limited(i: int, tr: np.ndarray, va: np.ndarray, cut: float | None) -> T:
             with threadpool_limits(ctx.n_jobs, user_api="openmp"):
-                return fit(tr, va, cut)
+                return fit(i, tr, va, cut)
 
         with ThreadPoolExecutor(workers, thread_name_prefix="tabpipe-fold") as pool:
             for start in range(0, len(ctx.folds), workers):
                 chunk = ctx.folds[start : start + workers]
                 cut = stop_at(start // workers)
-                futures = [pool.submit(limited, tr, va, cut) for tr, va in chunk]
+                futures = [
+                    pool.submit(limited, start + j, tr, va, cut) for j, (tr, va) in enumerate(chunk)
+                ]
                 for future in futures:
                     yield future.result()
 

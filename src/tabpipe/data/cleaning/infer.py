@@ -398,11 +398,8 @@ def _holds_codes(uniques: list[Any], parsed_ok: np.ndarray) -> bool:
     'V57'): then the column is one of codes, its numbers codes too ('250.83' names a
     diagnosis, it is not a quantity), and it is categorical. The strays of a numeric column
     are markers or typos ('n.a.', '12..5'), which become missing instead."""
-    codes = {
-        u.strip()
-        for u, ok in zip(uniques, parsed_ok, strict=True)
-        if not ok and isinstance(u, str) and _CODE.match(u.strip())
-    }
+    strays = (uniques[i] for i in np.flatnonzero(~parsed_ok))  # most columns: none
+    codes = {u.strip() for u in strays if isinstance(u, str) and _CODE.match(u.strip())}
     return len(codes) >= 2
 
 
